@@ -1,0 +1,15 @@
+//! # tinyssb: a sans-IO tinySSB protocol library
+//!
+//! tinySSB replicates signed append-only logs ("feeds") in packets of at most
+//! 120 bytes. This crate holds everything a tinySSB node does except I/O:
+//! wire formats, feed authoring and checking, the GOset of feed ids, the feed
+//! store and the replication engine. Time is passed in, output is polled.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod crypto;
+pub mod ids;
+pub mod time;
+pub mod wire;
+
+pub use ids::{Dmx, FeedId, HashPtr, MsgId, Seq};

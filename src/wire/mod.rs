@@ -1,0 +1,10 @@
+//! Wire formats: every byte layout that crosses a link or lands on disk, with total decoders.
+
+pub mod chunk;
+pub mod entry;
+
+/// The 10-byte protocol prefix `tinyssb-v0` that starts every entry name and request DMX input.
+pub const PFX: &[u8; 10] = b"tinyssb-v0";
+
+/// The maximum size of any tinySSB packet.
+pub const MAX_PACKET: usize = 120;
