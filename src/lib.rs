@@ -9,6 +9,7 @@
 
 pub mod crypto;
 pub mod ids;
+pub mod store;
 pub mod time;
 pub mod wire;
 

@@ -178,3 +178,41 @@ impl Entry {
         Ok(())
     }
 }
+
+/// Bytes of a chain20 payload before the 20-byte pointer: varint length plus content head.
+pub const CHAIN20_HEAD: usize = 28;
+
+/// The decoded payload of a chain20 entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chain20 {
+    /// Total content length in bytes.
+    pub content_len: u64,
+    /// Bytes used by the length varint (`s`); the entry holds `min(len, 28 - s)` content bytes.
+    pub varint_len: usize,
+    /// Hash of the first chunk, or [`HashPtr::NULL`] if the content fits in the entry.
+    pub first: crate::ids::HashPtr,
+}
+
+impl Chain20 {
+    /// Parses a chain20 payload; `None` if the length varint is malformed or too long for the payload.
+    pub fn parse(payload: &[u8]) -> Option<Chain20> {
+        if payload.len() != PAYLOAD_LEN {
+            return None;
+        }
+        let (content_len, varint_len) = crate::wire::varint::decode(payload.get(..CHAIN20_HEAD)?).ok()?;
+        let first = crate::ids::HashPtr::from_slice(payload.get(CHAIN20_HEAD..)?).ok()?;
+        Some(Chain20 { content_len, varint_len, first })
+    }
+
+    /// Content bytes held in the entry itself.
+    pub fn head_len(&self) -> usize {
+        let room = (CHAIN20_HEAD - self.varint_len) as u64;
+        self.content_len.min(room) as usize
+    }
+
+    /// Number of sidechain chunks: `ceil((len - (28 - s)) / 100)`, at least 0.
+    pub fn chunk_count(&self) -> u64 {
+        let room = (CHAIN20_HEAD - self.varint_len) as u64;
+        self.content_len.saturating_sub(room).div_ceil(crate::wire::chunk::CHUNK_CONTENT as u64)
+    }
+}
