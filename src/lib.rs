@@ -8,7 +8,11 @@
 #![deny(missing_docs)]
 
 pub mod crypto;
+pub mod feed;
+pub mod goset;
 pub mod ids;
+pub mod node;
+pub mod stats;
 pub mod store;
 pub mod time;
 pub mod wire;

@@ -1,0 +1,49 @@
+//! GOset traffic: periodic rounds, greeting new faces, and reacting to claims and novelties at once.
+
+use super::{Event, FaceId, Node};
+use crate::stats::DropReason;
+use crate::store::Store;
+use crate::time::Instant;
+use crate::wire::goset::GosetMsg;
+use crate::wire::packet::Packet;
+
+impl<S: Store> Node<S> {
+    /// A GOset packet (after its DMX) from `face`.
+    pub(super) fn handle_goset(&mut self, now: Instant, face: FaceId, body: &[u8]) {
+        let Ok(msg) = GosetMsg::parse(body) else {
+            return self.drop_packet(face, DropReason::BadGoset);
+        };
+        let outcome = self.goset.handle(&msg);
+        if !outcome.learned.is_empty() {
+            for fid in &outcome.learned {
+                match self.store.add_feed(*fid) {
+                    Ok(_) => {
+                        self.track_feed(*fid);
+                        self.events.push_back(Event::FeedAdded(*fid));
+                    }
+                    Err(e) => self.store_failed(face, e),
+                }
+            }
+            self.on_goset_changed(now);
+        }
+        for reply in outcome.replies {
+            self.broadcast(reply.to_packet());
+        }
+    }
+
+    /// The periodic round: the claim over the whole set, and work on pending claims.
+    pub(super) fn goset_round(&mut self, _now: Instant) {
+        for msg in self.goset.round() {
+            self.broadcast(msg.to_packet());
+        }
+    }
+
+    /// Sends a GOset packet on every face.
+    fn broadcast(&mut self, packet: Packet) {
+        let faces: Vec<FaceId> = self.faces.keys().copied().collect();
+        for face in faces {
+            self.send(face, packet);
+            self.stats.goset_out += 1;
+        }
+    }
+}

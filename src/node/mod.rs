@@ -1,0 +1,506 @@
+//! The replication engine: a pure state machine that does everything a tinySSB
+//! pub does except I/O.
+//!
+//! # Call order
+//!
+//! Methods come in four kinds: getters (`&self`), inputs (`handle_*`),
+//! commands (`follow`, `publish`) and outputs (`poll_*`). After any input or
+//! command, a driver drains the outputs in this order, then sleeps until the
+//! deadline or the next packet, whichever comes first:
+//!
+//! 1. [`Node::poll_transmit`] until `None`: packets to send, each to one face;
+//! 2. [`Node::poll_event`] until `None`: what happened (feeds, entries, drops);
+//! 3. [`Node::poll_timeout`]: when to call [`Node::handle_timeout`] next.
+//!
+//! ```
+//! use tinyssb::node::{Config, FaceId, FaceKind, Node};
+//! use tinyssb::store::mem::MemStore;
+//! use tinyssb::time::Instant;
+//!
+//! let mut node = Node::new(Config::default(), MemStore::default(), Instant(0));
+//! let face = FaceId(1);
+//! node.handle_face_up(Instant(0), face, FaceKind::Reliable);
+//! let mut now = Instant(0);
+//! for _ in 0..3 {
+//!     // A real driver would read packets here and call node.handle_packet(now, face, &bytes).
+//!     while let Some(tx) = node.poll_transmit() {
+//!         let _ = (tx.face, tx.packet.as_slice()); // socket.send(...)
+//!     }
+//!     while let Some(_event) = node.poll_event() {}
+//!     match node.poll_timeout() {
+//!         Some(deadline) => now = deadline.max(now), // sleep until then
+//!         None => break,
+//!     }
+//!     node.handle_timeout(now);
+//! }
+//! ```
+
+mod face;
+mod gossip;
+mod ingest;
+mod pacer;
+mod requests;
+mod serve;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use crate::crypto::{Keypair, PublicKey};
+use crate::goset::GoSet;
+use crate::ids::{Dmx, FeedId, HashPtr, MsgId, Seq};
+use crate::stats::{DropReason, Stats};
+use crate::store::{Store, StoreError};
+use crate::time::{Duration, Instant};
+use crate::wire::packet::Packet;
+use crate::wire::request::{chnk_dmx, want_dmx};
+
+use face::Face;
+pub use pacer::PacerConfig;
+
+/// Identifies a face: one link to one peer (a websocket connection) or one broadcast medium
+/// (a UDP multicast group, a LoRa radio). Chosen by the driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FaceId(pub u64);
+
+/// How a face behaves, which decides how much is sent per request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaceKind {
+    /// Lossy, slow or shared (LoRa, UDP multicast): a few packets per request, as the reference does.
+    Broadcast,
+    /// Reliable point-to-point (websocket, TCP): large pipelined replies.
+    Reliable,
+}
+
+/// What a node does with feeds, as in the reference pub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Ingest only: request and store, never serve.
+    In,
+    /// Serve only: answer requests, never ingest.
+    Out,
+    /// Both.
+    InOut,
+}
+
+impl Role {
+    /// True if this role requests and stores entries.
+    pub fn ingests(self) -> bool {
+        matches!(self, Role::In | Role::InOut)
+    }
+
+    /// True if this role answers WANT and CHNK requests.
+    pub fn serves(self) -> bool {
+        matches!(self, Role::Out | Role::InOut)
+    }
+}
+
+/// Engine settings. `Default` gives values compatible with deployed peers.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// What the node does.
+    pub role: Role,
+    /// Largest number of feed ids in the GOset (deployed peers stop at 100; at most 255).
+    pub goset_cap: usize,
+    /// Period of the GOset round (the reference uses 15 s).
+    pub goset_interval: Duration,
+    /// Request timing on reliable faces.
+    pub reliable_pacer: PacerConfig,
+    /// Request timing on broadcast faces.
+    pub broadcast_pacer: PacerConfig,
+    /// Packets sent in answer to one request on a reliable face.
+    pub reliable_budget: usize,
+    /// Packets sent in answer to one request on a broadcast face (the reference sends 3).
+    pub broadcast_budget: usize,
+    /// How long a reliable face remembers what it was sent, to skip re-sending it.
+    pub resend_window: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            role: Role::InOut,
+            goset_cap: 100,
+            goset_interval: Duration::from_secs(15),
+            reliable_pacer: PacerConfig {
+                initial: Duration::from_secs(4),
+                floor: Duration::from_millis(250),
+                cap: Duration::from_secs(30),
+                follow_up: Duration::ZERO,
+            },
+            broadcast_pacer: PacerConfig {
+                initial: Duration::from_secs(4),
+                floor: Duration::from_secs(1),
+                cap: Duration::from_secs(60),
+                follow_up: Duration::from_millis(250),
+            },
+            reliable_budget: 256,
+            broadcast_budget: 3,
+            resend_window: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A packet to send on one face.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The face to send on.
+    pub face: FaceId,
+    /// The packet.
+    pub packet: Packet,
+}
+
+/// Something that happened inside the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A feed id was added (learned through the GOset, followed, or published to).
+    FeedAdded(FeedId),
+    /// An entry was verified and stored.
+    EntryStored {
+        /// The feed.
+        fid: FeedId,
+        /// The entry's seq.
+        seq: Seq,
+    },
+    /// The last chunk of an entry's sidechain was stored.
+    ChainComplete {
+        /// The feed.
+        fid: FeedId,
+        /// The chain20 entry's seq.
+        seq: Seq,
+    },
+    /// A request to this face brought nothing new: the peer has nothing more for us right now.
+    PeerInSync(FaceId),
+    /// An incoming packet was dropped.
+    Dropped {
+        /// Where it came from.
+        face: FaceId,
+        /// Why.
+        reason: DropReason,
+    },
+    /// The store failed; the engine goes on, but what failed was not stored.
+    StoreFailed(String),
+}
+
+/// Why [`Node::publish`] failed.
+#[derive(Debug)]
+pub enum PublishError {
+    /// The feed cannot be followed (the GOset is full).
+    GosetFull,
+    /// The feed reached the largest seq.
+    SeqOverflow,
+    /// The store failed.
+    Store(StoreError),
+}
+
+impl core::fmt::Display for PublishError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PublishError::GosetFull => f.write_str("the GOset is full"),
+            PublishError::SeqOverflow => f.write_str("the feed reached the largest seq"),
+            PublishError::Store(e) => write!(f, "store: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for PublishError {}
+
+/// Per-feed replication state: what the next entry must look like.
+#[derive(Clone, Debug)]
+struct FeedState {
+    key: Option<PublicKey>,
+    next_seq: Seq,
+    prev: MsgId,
+}
+
+/// A chunk the engine waits for: where it goes, and how many follow it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ChunkSlot {
+    fid: FeedId,
+    seq: Seq,
+    nr: u32,
+    remaining: u32,
+}
+
+/// The tinySSB replication engine over a [`Store`].
+pub struct Node<S: Store> {
+    cfg: Config,
+    store: S,
+    goset: GoSet,
+    feeds: HashMap<FeedId, FeedState>,
+    expected_entries: HashMap<Dmx, FeedId>,
+    expected_chunks: HashMap<HashPtr, Vec<ChunkSlot>>,
+    want_dmx: Dmx,
+    chnk_dmx: Dmx,
+    faces: BTreeMap<FaceId, Face>,
+    goset_due: Instant,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+impl<S: Store> Node<S> {
+    /// A node over `store`, following every feed the store holds (up to the GOset cap).
+    pub fn new(cfg: Config, store: S, now: Instant) -> Node<S> {
+        let goset = GoSet::new(cfg.goset_cap);
+        let state = goset.state();
+        let mut node = Node {
+            goset,
+            store,
+            feeds: HashMap::new(),
+            expected_entries: HashMap::new(),
+            expected_chunks: HashMap::new(),
+            want_dmx: want_dmx(&state),
+            chnk_dmx: chnk_dmx(&state),
+            faces: BTreeMap::new(),
+            goset_due: now,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            cfg,
+        };
+        let mut fids = node.store.feeds();
+        fids.sort();
+        for fid in fids {
+            if node.goset.add(fid) {
+                node.track_feed(fid);
+            }
+        }
+        node.refresh_request_dmx();
+        node
+    }
+
+    /// Stops the node and hands back its store.
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    // ---- getters ----
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The store, mutably (for example to `sync` it).
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    /// The GOset of feed ids.
+    pub fn goset(&self) -> &GoSet {
+        &self.goset
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The faces that are up.
+    pub fn faces(&self) -> impl Iterator<Item = FaceId> + '_ {
+        self.faces.keys().copied()
+    }
+
+    /// The DMX this node answers WANT requests on (changes with the GOset).
+    pub fn want_dmx(&self) -> Dmx {
+        self.want_dmx
+    }
+
+    /// The DMX this node answers CHNK requests on (changes with the GOset).
+    pub fn chnk_dmx(&self) -> Dmx {
+        self.chnk_dmx
+    }
+
+    // ---- inputs ----
+
+    /// A face came up: greet it with a GOset claim and request from it at once.
+    pub fn handle_face_up(&mut self, now: Instant, face: FaceId, kind: FaceKind) {
+        let pacer = match kind {
+            FaceKind::Reliable => self.cfg.reliable_pacer,
+            FaceKind::Broadcast => self.cfg.broadcast_pacer,
+        };
+        self.faces.insert(face, Face::new(kind, pacer, now));
+        if let Some(claim) = self.goset.full_claim() {
+            self.send(face, claim.to_packet());
+            self.stats.goset_out += 1;
+        }
+    }
+
+    /// A face went down; everything about it is forgotten.
+    pub fn handle_face_down(&mut self, _now: Instant, face: FaceId) {
+        self.faces.remove(&face);
+    }
+
+    /// A packet arrived on `face`. Bad packets are counted and dropped, never returned as errors.
+    pub fn handle_packet(&mut self, now: Instant, face: FaceId, bytes: &[u8]) {
+        self.stats.packets_in += 1;
+        if bytes.len() > crate::wire::MAX_PACKET {
+            return self.drop_packet(face, DropReason::BadLength);
+        }
+        let Some(dmx) = bytes.get(..7).and_then(|d| Dmx::from_slice(d).ok()) else {
+            return self.drop_packet(face, DropReason::BadLength);
+        };
+        let body = bytes.get(7..).unwrap_or(&[]);
+        if dmx == crate::wire::goset::goset_dmx() {
+            self.handle_goset(now, face, body);
+        } else if dmx == self.want_dmx {
+            self.serve_want(now, face, body);
+        } else if dmx == self.chnk_dmx {
+            self.serve_chnk(now, face, body);
+        } else if let Some(fid) = self.expected_entries.get(&dmx).copied() {
+            self.ingest_entry(now, face, fid, bytes);
+        } else if bytes.len() == crate::wire::chunk::CHUNK_LEN {
+            self.ingest_chunk_packet(now, face, bytes);
+        } else {
+            self.drop_packet(face, DropReason::Unknown);
+        }
+    }
+
+    /// Time passed: run the timers that are due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.goset_due <= now {
+            self.goset_round(now);
+            self.goset_due = now + self.cfg.goset_interval;
+        }
+        if self.cfg.role.ingests() {
+            let due: Vec<FaceId> = self.faces.iter().filter(|(_, f)| f.is_due(now)).map(|(id, _)| *id).collect();
+            for face in due {
+                self.send_requests(now, face);
+            }
+        }
+    }
+
+    // ---- commands ----
+
+    /// Follows a feed: adds it to the store and the GOset. `Ok(false)` if already followed.
+    pub fn follow(&mut self, now: Instant, fid: FeedId) -> Result<bool, PublishError> {
+        if self.feeds.contains_key(&fid) {
+            return Ok(false);
+        }
+        if !self.goset.add(fid) {
+            return Err(PublishError::GosetFull);
+        }
+        self.store.add_feed(fid).map_err(PublishError::Store)?;
+        self.track_feed(fid);
+        self.events.push_back(Event::FeedAdded(fid));
+        self.on_goset_changed(now);
+        Ok(true)
+    }
+
+    /// Appends `content` to the feed of `key` (plain48 for ≤ 48 bytes, chain20 beyond),
+    /// following the feed first if needed. Returns the new entry's seq.
+    pub fn publish(&mut self, now: Instant, key: &Keypair, content: &[u8]) -> Result<Seq, PublishError> {
+        let fid = key.feed_id();
+        self.follow(now, fid)?;
+        let state = self.feeds.get(&fid).cloned().ok_or(PublishError::GosetFull)?;
+        let seq = state.next_seq;
+        let authored = crate::feed::author(key, seq, &state.prev, content);
+        self.store.append_entry(&fid, &authored.entry, authored.msg_id).map_err(PublishError::Store)?;
+        for (nr, chunk) in (0u32..).zip(authored.chunks.iter()) {
+            self.store.write_chunk(&fid, seq, nr, chunk).map_err(PublishError::Store)?;
+        }
+        self.advance_feed(fid, authored.msg_id);
+        self.events.push_back(Event::EntryStored { fid, seq });
+        Ok(seq)
+    }
+
+    // ---- outputs ----
+
+    /// The next packet to send, if any.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Node::handle_timeout`] must be called next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next = self.goset_due;
+        if self.cfg.role.ingests() {
+            for f in self.faces.values() {
+                next = next.min(f.deadline());
+            }
+        }
+        Some(next)
+    }
+
+    // ---- internals shared by the submodules ----
+
+    fn send(&mut self, face: FaceId, packet: Packet) {
+        self.stats.packets_out += 1;
+        self.transmits.push_back(Transmit { face, packet });
+    }
+
+    fn drop_packet(&mut self, face: FaceId, reason: DropReason) {
+        self.stats.count_drop(reason);
+        self.events.push_back(Event::Dropped { face, reason });
+    }
+
+    /// Starts tracking a feed already in the store and the GOset: arms its next entry and pending chunks.
+    fn track_feed(&mut self, fid: FeedId) {
+        let frontier = self.store.frontier(&fid);
+        let (seq, prev) = match frontier {
+            Some(f) => (f.seq, f.prev),
+            None => (Seq(0), fid.genesis_prev()),
+        };
+        let Some(next_seq) = seq.next() else { return };
+        let state = FeedState { key: PublicKey::from_feed_id(&fid), next_seq, prev };
+        self.expected_entries.insert(crate::wire::entry::entry_dmx(&fid, next_seq, &prev), fid);
+        self.feeds.insert(fid, state);
+        for p in self.store.pending_chains(&fid) {
+            self.expect_chunk(p.next_hash, ChunkSlot { fid, seq: p.seq, nr: p.next_chunk, remaining: p.remaining });
+        }
+    }
+
+    /// Moves a feed's expectation past an entry just stored with id `msg_id`.
+    fn advance_feed(&mut self, fid: FeedId, msg_id: MsgId) {
+        let Some(state) = self.feeds.get_mut(&fid) else { return };
+        let old = crate::wire::entry::entry_dmx(&fid, state.next_seq, &state.prev);
+        self.expected_entries.remove(&old);
+        state.prev = msg_id;
+        match state.next_seq.next() {
+            Some(next) => {
+                state.next_seq = next;
+                let dmx = crate::wire::entry::entry_dmx(&fid, next, &msg_id);
+                self.expected_entries.insert(dmx, fid);
+            }
+            None => state.next_seq = Seq(u32::MAX),
+        }
+    }
+
+    fn expect_chunk(&mut self, hash: HashPtr, slot: ChunkSlot) {
+        let slots = self.expected_chunks.entry(hash).or_default();
+        if !slots.contains(&slot) {
+            slots.push(slot);
+        }
+    }
+
+    fn refresh_request_dmx(&mut self) {
+        let state = self.goset.state();
+        self.want_dmx = want_dmx(&state);
+        self.chnk_dmx = chnk_dmx(&state);
+    }
+
+    fn on_goset_changed(&mut self, now: Instant) {
+        self.refresh_request_dmx();
+        for f in self.faces.values_mut() {
+            f.on_goset_changed(now);
+        }
+    }
+
+    fn store_failed(&mut self, face: FaceId, e: StoreError) {
+        self.stats.count_drop(DropReason::Store);
+        self.events.push_back(Event::Dropped { face, reason: DropReason::Store });
+        self.events.push_back(Event::StoreFailed(e.to_string()));
+    }
+}
