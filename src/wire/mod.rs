@@ -1,5 +1,6 @@
 //! Wire formats: every byte layout that crosses a link or lands on disk, with total decoders.
 
+pub mod bipf;
 pub mod chunk;
 pub mod entry;
 pub mod varint;
