@@ -337,9 +337,7 @@ fn frame(bytes: &[u8]) -> Result<(u8, &[u8], usize), BipfError> {
 fn decode_at(bytes: &[u8], depth: usize) -> Result<(Value, usize), BipfError> {
     let (ty, body, used) = frame(bytes)?;
     let value = match ty {
-        T_STR => Value::Str(
-            core::str::from_utf8(body).map_err(|_| BipfError::InvalidUtf8)?.to_owned(),
-        ),
+        T_STR => Value::Str(core::str::from_utf8(body).map_err(|_| BipfError::InvalidUtf8)?.to_owned()),
         T_BYTES => Value::Bytes(body.to_vec()),
         T_INT => Value::Int(decode_int(body)?),
         T_DOUBLE => {
@@ -433,13 +431,9 @@ mod tests {
             4 => Value::Double(f64::arbitrary(g)),
             5 => Value::Bool(bool::arbitrary(g)),
             6 => Value::None,
-            7 => Value::List(
-                (0..usize::arbitrary(g) % 5).map(|_| arb_value(g, depth - 1)).collect(),
-            ),
+            7 => Value::List((0..usize::arbitrary(g) % 5).map(|_| arb_value(g, depth - 1)).collect()),
             _ => Value::Dict(
-                (0..usize::arbitrary(g) % 5)
-                    .map(|_| (arb_value(g, 0), arb_value(g, depth - 1)))
-                    .collect(),
+                (0..usize::arbitrary(g) % 5).map(|_| (arb_value(g, 0), arb_value(g, depth - 1))).collect(),
             ),
         }
     }

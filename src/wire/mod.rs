@@ -3,6 +3,7 @@
 pub mod bipf;
 pub mod chunk;
 pub mod entry;
+pub mod request;
 pub mod varint;
 
 /// The 10-byte protocol prefix `tinyssb-v0` that starts every entry name and request DMX input.
