@@ -9,7 +9,10 @@
 
 pub mod crypto;
 pub mod feed;
+<<<<<<< HEAD
 pub mod goset;
+=======
+>>>>>>> main
 pub mod ids;
 pub mod node;
 pub mod stats;
