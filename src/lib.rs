@@ -12,7 +12,8 @@ pub mod feed;
 <<<<<<< HEAD
 pub mod goset;
 =======
->>>>>>> main
+pub mod goset;
+>>>>>>> goset
 pub mod ids;
 pub mod node;
 pub mod stats;

@@ -48,7 +48,7 @@ use crate::crypto::{Keypair, PublicKey};
 use crate::goset::GoSet;
 use crate::ids::{Dmx, FeedId, HashPtr, MsgId, Seq};
 use crate::stats::{DropReason, Stats};
-use crate::store::{Store, StoreError};
+use crate::store::{Frontier, Store, StoreError};
 use crate::time::{Duration, Instant};
 use crate::wire::packet::Packet;
 use crate::wire::request::{chnk_dmx, want_dmx};
@@ -185,8 +185,8 @@ pub enum Event {
 pub enum PublishError {
     /// The feed cannot be followed (the GOset is full).
     GosetFull,
-    /// The feed reached the largest seq.
-    SeqOverflow,
+    /// The content could not be authored (too long, or the feed reached the largest seq).
+    Author(crate::feed::AuthorError),
     /// The store failed.
     Store(StoreError),
 }
@@ -195,7 +195,7 @@ impl core::fmt::Display for PublishError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             PublishError::GosetFull => f.write_str("the GOset is full"),
-            PublishError::SeqOverflow => f.write_str("the feed reached the largest seq"),
+            PublishError::Author(e) => write!(f, "authoring: {e}"),
             PublishError::Store(e) => write!(f, "store: {e}"),
         }
     }
@@ -391,14 +391,34 @@ impl<S: Store> Node<S> {
         Ok(true)
     }
 
-    /// Appends `content` to the feed of `key` (plain48 for ≤ 48 bytes, chain20 beyond),
-    /// following the feed first if needed. Returns the new entry's seq.
+    /// Appends `content` to the feed of `key`, following the feed first if needed: plain48
+    /// (zero-padded) for up to 48 bytes, chain20 beyond. Returns the new entry's seq.
     pub fn publish(&mut self, now: Instant, key: &Keypair, content: &[u8]) -> Result<Seq, PublishError> {
+        if content.len() <= crate::wire::entry::PAYLOAD_LEN {
+            self.append_own(now, key, |k, at| crate::feed::author_plain48(k, at, content))
+        } else {
+            self.append_own(now, key, |k, at| crate::feed::author_chain20(k, at, content))
+        }
+    }
+
+    /// Appends `content` as a chain20 entry whatever its length (its exact length is recorded,
+    /// which plain48 does not do).
+    pub fn publish_chain20(&mut self, now: Instant, key: &Keypair, content: &[u8]) -> Result<Seq, PublishError> {
+        self.append_own(now, key, |k, at| crate::feed::author_chain20(k, at, content))
+    }
+
+    fn append_own(
+        &mut self,
+        now: Instant,
+        key: &Keypair,
+        author: impl FnOnce(&Keypair, &Frontier) -> Result<crate::feed::Authored, crate::feed::AuthorError>,
+    ) -> Result<Seq, PublishError> {
         let fid = key.feed_id();
         self.follow(now, fid)?;
         let state = self.feeds.get(&fid).cloned().ok_or(PublishError::GosetFull)?;
         let seq = state.next_seq;
-        let authored = crate::feed::author(key, seq, &state.prev, content);
+        let at = Frontier { seq: Seq(seq.0.saturating_sub(1)), prev: state.prev };
+        let authored = author(key, &at).map_err(PublishError::Author)?;
         self.store.append_entry(&fid, &authored.entry, authored.msg_id).map_err(PublishError::Store)?;
         for (nr, chunk) in (0u32..).zip(authored.chunks.iter()) {
             self.store.write_chunk(&fid, seq, nr, chunk).map_err(PublishError::Store)?;

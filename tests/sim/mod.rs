@@ -398,3 +398,27 @@ pub fn converged(sim: &Sim, nodes: &[usize]) -> bool {
     }
     true
 }
+
+/// A new store holding, for feed number `i` of `master` (in sorted order), the first
+/// `keep(i)` entries with their chunks (`None` leaves the feed out).
+pub fn copy_prefix(master: &mut MemStore, keep: impl Fn(usize) -> Option<u32>) -> MemStore {
+    let mut out = MemStore::default();
+    for (i, (fid, entries, _)) in contents(master).into_iter().enumerate() {
+        let Some(n) = keep(i) else { continue };
+        out.add_feed(fid).expect("add");
+        let mut prev = fid.genesis_prev();
+        for (s, raw) in (1..=n).zip(entries) {
+            let seq = tinyssb::Seq(s);
+            let e = tinyssb::wire::entry::Entry(raw);
+            let id = e.msg_id(&fid, seq, &prev);
+            out.append_entry(&fid, &e, id).expect("append");
+            let mut nr = 0;
+            while let Ok(Some(c)) = master.read_chunk(&fid, seq, nr) {
+                out.write_chunk(&fid, seq, nr, &c).expect("chunk");
+                nr += 1;
+            }
+            prev = id;
+        }
+    }
+    out
+}

@@ -1,0 +1,381 @@
+//! The GOset: the grow-only set of feed ids a node replicates, and the claim protocol that lets
+//! neighbours agree on it.
+//!
+//! Keys are kept sorted; a key's position is its feed index in WANT and CHNK requests. The set's
+//! `state` is the XOR of all keys and names the request DMX values. Nodes compare sets by sending
+//! [`Claim`]s over spans of their sorted keys; a node whose view of a span differs either asks
+//! (sends its own claim over that span) or helps (sends claims over the two halves of the span's
+//! inside, or a NOVELTY for a single key), so the peers bisect their way down to the missing keys.
+//!
+//! This module owns the set and that logic; it does no I/O and reads no clock. Messages come in
+//! through [`GoSet::handle`], the periodic round comes out of [`GoSet::poll_round`].
+
+use std::collections::VecDeque;
+
+use crate::ids::FeedId;
+use crate::time::{Duration, Instant};
+use crate::wire::goset::{Claim, GosetMsg};
+
+/// Default maximum number of keys (the reference's limit).
+pub const DEFAULT_CAP: usize = 100;
+/// Largest possible cap: a claim's count is one byte.
+pub const MAX_CAP: usize = 255;
+/// Time between two periodic rounds (the reference's 15 s).
+pub const ROUND: Duration = Duration::from_secs(15);
+/// Most claims kept pending at any time.
+pub const MAX_PENDING: usize = 20;
+/// Most claims kept pending after a round (room for new ones, as in the reference).
+const RETAIN_AFTER_ROUND: usize = MAX_PENDING - 5;
+/// Most queued novelties.
+const MAX_NOVELTIES: usize = 20;
+/// Pending claims a round may ask about.
+const ASK_PER_ROUND: usize = 1;
+/// Pending claims a round may help with.
+const HELP_PER_ROUND: usize = 3;
+/// Novelties a node may send per round.
+const NOVELTY_PER_ROUND: usize = 1;
+/// Default number of immediate replies per round.
+pub const DEFAULT_REPLY_BUDGET: usize = 128;
+
+/// Tunables of a [`GoSet`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Maximum number of keys; clamped to [`MAX_CAP`].
+    pub cap: usize,
+    /// Time between periodic rounds.
+    pub round: Duration,
+    /// Most packets sent in immediate reaction to received claims between two rounds.
+    pub reply_budget: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { cap: DEFAULT_CAP, round: ROUND, reply_budget: DEFAULT_REPLY_BUDGET }
+    }
+}
+
+/// What handling one received message did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Keys newly added to the set, in the order they were learned. Non-empty means the state changed.
+    pub learned: Vec<FeedId>,
+    /// Messages to send now (replies to the claim, and novelties announcing learned keys).
+    pub send: Vec<GosetMsg>,
+}
+
+/// How our set compares with a peer's claim over the same span.
+struct Mismatch {
+    lo: usize,
+    hi: usize,
+    ours: usize,
+    theirs: usize,
+}
+
+/// A grow-only set of feed ids with its claim bookkeeping.
+#[derive(Clone, Debug)]
+pub struct GoSet {
+    keys: Vec<FeedId>,
+    /// `prefix[i]` is the XOR of `keys[..i]`; one longer than `keys`.
+    prefix: Vec<[u8; 32]>,
+    config: Config,
+    pending: Vec<Claim>,
+    novelties: VecDeque<FeedId>,
+    novelty_credit: usize,
+    replies_left: usize,
+    /// Messages sent since the last round; an identical one is not sent again before the next.
+    sent: Vec<GosetMsg>,
+    largest_span: u8,
+    next_round: Option<Instant>,
+}
+
+impl Default for GoSet {
+    fn default() -> GoSet {
+        GoSet::new(Config::default())
+    }
+}
+
+fn xor_into(acc: &mut [u8; 32], key: &[u8; 32]) {
+    for (a, k) in acc.iter_mut().zip(key) {
+        *a ^= k;
+    }
+}
+
+impl GoSet {
+    /// An empty set.
+    pub fn new(config: Config) -> GoSet {
+        let config = Config { cap: config.cap.min(MAX_CAP), ..config };
+        GoSet {
+            keys: Vec::new(),
+            prefix: vec![[0; 32]],
+            config,
+            pending: Vec::new(),
+            novelties: VecDeque::new(),
+            novelty_credit: NOVELTY_PER_ROUND,
+            replies_left: config.reply_budget,
+            sent: Vec::new(),
+            largest_span: 0,
+            next_round: None,
+        }
+    }
+
+    /// The keys in ascending byte order.
+    pub fn keys(&self) -> &[FeedId] {
+        &self.keys
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True if the set holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The maximum number of keys.
+    pub fn cap(&self) -> usize {
+        self.config.cap
+    }
+
+    /// The position of `key` in [`GoSet::keys`] (its feed index), if present.
+    pub fn index_of(&self, key: &FeedId) -> Option<usize> {
+        self.keys.binary_search(key).ok()
+    }
+
+    /// True if `key` is in the set.
+    pub fn contains(&self, key: &FeedId) -> bool {
+        self.index_of(key).is_some()
+    }
+
+    /// The XOR of all keys; 32 zero bytes for the empty set.
+    pub fn state(&self) -> [u8; 32] {
+        self.prefix.last().copied().unwrap_or([0; 32])
+    }
+
+    /// Claims kept for the next round, in arrival order.
+    pub fn pending(&self) -> &[Claim] {
+        &self.pending
+    }
+
+    /// Adds a key; false if it is already present, is all zeros, or the set is full.
+    pub fn add(&mut self, key: FeedId) -> bool {
+        if key.0 == [0; 32] || self.keys.len() >= self.config.cap {
+            return false;
+        }
+        let Err(pos) = self.keys.binary_search(&key) else { return false };
+        self.keys.insert(pos, key);
+        self.prefix.truncate(pos + 1);
+        for k in self.keys.iter().skip(pos) {
+            let mut next = self.prefix.last().copied().unwrap_or([0; 32]);
+            xor_into(&mut next, &k.0);
+            self.prefix.push(next);
+        }
+        true
+    }
+
+    /// Our claim over `keys[lo..=hi]`; `None` if the indices are out of order or out of range.
+    pub fn claim(&self, lo: usize, hi: usize) -> Option<Claim> {
+        if lo > hi {
+            return None;
+        }
+        let (first, last) = (self.keys.get(lo)?, self.keys.get(hi)?);
+        let mut xor = *self.prefix.get(hi + 1)?;
+        xor_into(&mut xor, self.prefix.get(lo)?);
+        let count = u8::try_from(hi - lo + 1).ok()?;
+        Some(Claim { lo: *first, hi: *last, xor, count })
+    }
+
+    /// The claim over all keys, `None` for the empty set.
+    pub fn full_claim(&self) -> Option<Claim> {
+        self.claim(0, self.keys.len().checked_sub(1)?)
+    }
+
+    /// When the next periodic round is due; `None` before the first [`GoSet::poll_round`].
+    pub fn next_round(&self) -> Option<Instant> {
+        self.next_round
+    }
+
+    /// Runs the periodic round if it is due at `now` (the first call always runs it) and returns its
+    /// messages; returns nothing when it is not due yet.
+    pub fn poll_round(&mut self, now: Instant) -> Vec<GosetMsg> {
+        if self.next_round.is_some_and(|due| now < due) {
+            return Vec::new();
+        }
+        self.next_round = Some(now + self.config.round);
+        self.round()
+    }
+
+    /// Runs one periodic round now: the full claim, one queued novelty, then the pending claims,
+    /// smallest first, within the per-round ask and help budgets. Resets the reply budget.
+    pub fn round(&mut self) -> Vec<GosetMsg> {
+        self.replies_left = self.config.reply_budget;
+        self.sent.clear();
+        let mut out: Vec<GosetMsg> = self.full_claim().map(GosetMsg::Claim).into_iter().collect();
+        for _ in 0..NOVELTY_PER_ROUND {
+            out.extend(self.novelties.pop_front().map(GosetMsg::Novelty));
+        }
+        self.novelty_credit = NOVELTY_PER_ROUND;
+
+        let mut pending = core::mem::take(&mut self.pending);
+        pending.sort_by_key(|c| c.count);
+        let (mut asks, mut helps) = (ASK_PER_ROUND, HELP_PER_ROUND);
+        for c in pending {
+            let Some(m) = self.mismatch(&c) else { continue };
+            if m.ours <= m.theirs {
+                if asks > 0 {
+                    asks -= 1;
+                    out.extend(self.claim(m.lo, m.hi).map(GosetMsg::Claim));
+                }
+                if m.ours < m.theirs {
+                    self.pending.push(c);
+                    continue;
+                }
+            }
+            if helps > 0 {
+                helps -= 1;
+                self.help(m.lo, m.hi, &mut out);
+            } else {
+                self.pending.push(c);
+            }
+        }
+        self.pending.truncate(RETAIN_AFTER_ROUND);
+        self.sent.extend_from_slice(&out);
+        out
+    }
+
+    /// Handles one received GOset message: learns keys and, for a claim that differs from our view,
+    /// answers at once (within the reply budget) and keeps it pending if the peer knows more.
+    pub fn handle(&mut self, msg: &GosetMsg) -> Outcome {
+        let mut outcome = Outcome::default();
+        match msg {
+            GosetMsg::Novelty(key) => self.learn(*key, &mut outcome),
+            GosetMsg::Claim(c) => self.handle_claim(c, &mut outcome),
+        }
+        if !outcome.learned.is_empty() {
+            let keep: Vec<bool> = self.pending.iter().map(|c| self.mismatch(c).is_some()).collect();
+            let mut keep = keep.into_iter();
+            self.pending.retain(|_| keep.next().unwrap_or(false));
+        }
+        outcome
+    }
+
+    fn handle_claim(&mut self, c: &Claim, outcome: &mut Outcome) {
+        if !self.plausible(c) {
+            return;
+        }
+        self.largest_span = self.largest_span.max(c.count);
+        let adjacent = match (self.index_of(&c.lo), self.index_of(&c.hi)) {
+            (Some(lo), Some(hi)) => hi == lo + 1,
+            _ => false,
+        };
+        if adjacent && c.count == 3 {
+            let mut middle = c.xor;
+            xor_into(&mut middle, &c.lo.0);
+            xor_into(&mut middle, &c.hi.0);
+            let middle = FeedId(middle);
+            if c.lo < middle && middle < c.hi {
+                self.learn(middle, outcome);
+            }
+        } else {
+            self.learn(c.lo, outcome);
+            self.learn(c.hi, outcome);
+        }
+        let Some(m) = self.mismatch(c) else { return };
+        let mut replies = Vec::new();
+        if m.ours <= m.theirs {
+            replies.extend(self.claim(m.lo, m.hi).map(GosetMsg::Claim));
+        }
+        if m.ours >= m.theirs {
+            self.help(m.lo, m.hi, &mut replies);
+        }
+        replies.retain(|r| !self.sent.contains(r));
+        if m.ours < m.theirs || replies.len() > self.replies_left {
+            self.add_pending(*c);
+        }
+        if replies.len() <= self.replies_left {
+            self.replies_left -= replies.len();
+            self.sent.extend_from_slice(&replies);
+            outcome.send.append(&mut replies);
+        }
+    }
+
+    /// A claim that could describe a span of some node's set: ordered, non-zero endpoints, and a
+    /// count that fits both the endpoints and our cap.
+    fn plausible(&self, c: &Claim) -> bool {
+        let count = usize::from(c.count);
+        let zero = FeedId([0; 32]);
+        c.lo != zero
+            && c.hi != zero
+            && count <= self.config.cap
+            && match c.lo.cmp(&c.hi) {
+                core::cmp::Ordering::Less => count >= 2,
+                core::cmp::Ordering::Equal => count == 1,
+                core::cmp::Ordering::Greater => false,
+            }
+    }
+
+    /// Compares a claim with our view of its span; `None` if it matches or we lack an endpoint.
+    fn mismatch(&self, c: &Claim) -> Option<Mismatch> {
+        let (lo, hi) = (self.index_of(&c.lo)?, self.index_of(&c.hi)?);
+        let ours = self.claim(lo, hi)?;
+        (ours.xor != c.xor).then_some(Mismatch {
+            lo,
+            hi,
+            ours: usize::from(ours.count),
+            theirs: usize::from(c.count),
+        })
+    }
+
+    /// Offers the inside of our span `lo..=hi` (its endpoints are known to the peer): a novelty for
+    /// one key, one claim for two or three keys, else claims over the two halves.
+    fn help(&self, lo: usize, hi: usize, out: &mut Vec<GosetMsg>) {
+        let (lo, Some(hi)) = (lo + 1, hi.checked_sub(1)) else { return };
+        if lo > hi {
+            return;
+        }
+        if lo == hi {
+            out.extend(self.keys.get(lo).copied().map(GosetMsg::Novelty));
+        } else if hi - lo <= 2 {
+            out.extend(self.claim(lo, hi).map(GosetMsg::Claim));
+        } else {
+            let half = (hi + 1 - lo) / 2;
+            out.extend(self.claim(lo, lo + half - 1).map(GosetMsg::Claim));
+            out.extend(self.claim(lo + half, hi).map(GosetMsg::Claim));
+        }
+    }
+
+    /// Adds a key learned from the network and announces it with a novelty when we seem up to date.
+    fn learn(&mut self, key: FeedId, outcome: &mut Outcome) {
+        if !self.add(key) {
+            return;
+        }
+        outcome.learned.push(key);
+        if self.keys.len() >= usize::from(self.largest_span) {
+            if self.novelty_credit > 0 {
+                self.novelty_credit -= 1;
+                outcome.send.push(GosetMsg::Novelty(key));
+            } else if self.novelties.len() < MAX_NOVELTIES {
+                self.novelties.push_back(key);
+            }
+        }
+    }
+
+    /// Keeps a claim for the next round: no duplicates; when full, a smaller claim evicts the largest.
+    fn add_pending(&mut self, c: Claim) {
+        if self.pending.contains(&c) {
+            return;
+        }
+        if self.pending.len() < MAX_PENDING {
+            self.pending.push(c);
+            return;
+        }
+        let largest = self.pending.iter().enumerate().max_by_key(|(_, p)| p.count).map(|(i, p)| (i, p.count));
+        if let Some((i, count)) = largest {
+            if c.count < count {
+                self.pending.remove(i);
+                self.pending.push(c);
+            }
+        }
+    }
+}
