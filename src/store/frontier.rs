@@ -103,3 +103,28 @@ fn as_u32(v: &Value) -> Option<u32> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_frontier_states() {
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../../tests/vectors/bipf.json")).unwrap_or_default();
+        let states = v["frontier_states"].as_array().cloned().unwrap_or_default();
+        assert_eq!(states.len(), 4);
+        for s in states {
+            let bytes = crate::ids::from_hex(s["bipf"].as_str().unwrap_or("")).unwrap_or_default();
+            let f = FrontierFile::decode(&bytes).unwrap_or_else(|| panic!("{}", s["desc"]));
+            let plain = &s["state_plain"];
+            assert_eq!(Some(u64::from(f.max_seq)), plain["max_seq"].as_u64());
+            assert_eq!(Some(f.max_pos), plain["max_pos"].as_u64());
+            assert_eq!(Some(f.prev.to_hex().as_str()), plain["prev"].as_str());
+            assert_eq!(f.pend.len(), plain["pend_sc"].as_object().map_or(0, |o| o.len()));
+            assert_eq!(f.encode(), bytes);
+        }
+        assert_eq!(FrontierFile::decode(b"\x05"), None);
+        assert_eq!(FrontierFile::decode(b""), None);
+    }
+}
