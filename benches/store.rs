@@ -40,10 +40,8 @@ fn fid(i: u32) -> FeedId {
 fn append(c: &mut Criterion) {
     let mut g = c.benchmark_group("append");
     g.throughput(Throughput::Elements(1)).sample_size(10);
-    let configs = [
-        ("fsync_each", Durability::EveryWrite),
-        ("batched_1000", Durability::Batched { every: 1000 }),
-    ];
+    let configs =
+        [("fsync_each", Durability::EveryWrite), ("batched_1000", Durability::Batched { every: 1000 })];
     for (name, durability) in configs {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
@@ -89,9 +87,11 @@ fn random_reads(c: &mut Criterion) {
         store.append_entry(&f, &e, id).unwrap_or_else(|e| panic!("{e}"));
     }
     store.sync().unwrap_or_else(|e| panic!("{e}"));
-    let raw = std::fs::File::open(tmp.path().join(f.to_hex()).join("log.bin")).unwrap_or_else(|e| panic!("{e}"));
+    let raw =
+        std::fs::File::open(tmp.path().join(f.to_hex()).join("log.bin")).unwrap_or_else(|e| panic!("{e}"));
     // A fixed pseudo-random walk over the seqs, shared by both benchmarks.
-    let seqs: Vec<u32> = (0..4096u64).map(|i| ((i.wrapping_mul(2_654_435_761) >> 7) % u64::from(N)) as u32 + 1).collect();
+    let seqs: Vec<u32> =
+        (0..4096u64).map(|i| ((i.wrapping_mul(2_654_435_761) >> 7) % u64::from(N)) as u32 + 1).collect();
     let mut g = c.benchmark_group("read_100k");
     g.throughput(Throughput::Elements(1));
     g.bench_function("fsstore_read_entry", |b| {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use store_util::{snapshot, Author, Authored, Snapshot};
 use tinyssb::store::fs::{Durability, FsConfig, FsStore, OpenNote};
 use tinyssb::store::mem::MemStore;
-use tinyssb::store::{record_len, chunk_slots, Store};
+use tinyssb::store::{chunk_slots, record_len, Store};
 use tinyssb::{FeedId, Seq};
 
 /// One step of the scenario: append entry `i`, or write the next chunk of entry `i`.
@@ -153,7 +153,8 @@ fn interrupted_frontier_updates_lose_nothing_that_reached_the_log() {
     let newest = fronts.last().unwrap().clone();
     let root = tmp.path().join("r");
     // (frontier.bin content or None, frontier.tmp content or None)
-    let cases: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> = vec![
+    type Case = (Option<Vec<u8>>, Option<Vec<u8>>);
+    let cases: Vec<Case> = vec![
         (Some(fronts[fronts.len() - 2].clone()), Some(newest.clone())), // tmp written, not renamed
         (Some(fronts[fronts.len() - 2].clone()), Some(newest[..newest.len() / 2].to_vec())), // tmp torn
         (Some(fronts[fronts.len() - 2].clone()), Some(Vec::new())),     // tmp created, empty
@@ -198,7 +199,12 @@ fn batched_writes_survive_a_crash_before_sync() {
         let mut store = FsStore::open(&root, config).unwrap();
         assert_eq!(snapshot(&mut store), expected(&sc, n, usize::MAX), "after {n} steps");
         let notes = store.open_report();
-        assert!(notes.iter().all(|n| matches!(n, OpenNote::RecoveredEntries { .. } | OpenNote::RecoveredChunks { .. })), "{notes:?}");
+        assert!(
+            notes
+                .iter()
+                .all(|n| matches!(n, OpenNote::RecoveredEntries { .. } | OpenNote::RecoveredChunks { .. })),
+            "{notes:?}"
+        );
     }
 }
 

@@ -53,7 +53,11 @@ fn kind(r: Result<(), StoreError>) -> Result<(), &'static str> {
 fn run(ops: Vec<Op>, cfg: u8) -> bool {
     let tmp = tempfile::tempdir().unwrap();
     let config = FsConfig {
-        durability: if cfg & 1 == 0 { Durability::Batched { every: 7 } } else { Durability::Batched { every: 1000 } },
+        durability: if cfg & 1 == 0 {
+            Durability::Batched { every: 7 }
+        } else {
+            Durability::Batched { every: 1000 }
+        },
         max_open_files: usize::from(cfg % 3) + 1,
     };
     let mut fs = FsStore::open(tmp.path(), config).unwrap();

@@ -32,7 +32,8 @@ fn digests(store: &mut FsStore) -> (String, String) {
         for s in 1..=max {
             let e = store.read_entry(&fid, Seq(s)).unwrap().unwrap();
             let total = chunk_slots(&e) as u32;
-            let chunks: Vec<Chunk> = (0..total).map_while(|k| store.read_chunk(&fid, Seq(s), k).unwrap()).collect();
+            let chunks: Vec<Chunk> =
+                (0..total).map_while(|k| store.read_chunk(&fid, Seq(s), k).unwrap()).collect();
             full.push(b'E');
             full.extend_from_slice(&s.to_be_bytes());
             full.extend_from_slice(&e.0);
@@ -48,7 +49,9 @@ fn digests(store: &mut FsStore) -> (String, String) {
                     v
                 }
             };
-            let len = Chain20::parse(e.payload()).filter(|_| e.type_byte() == 1).map_or(48, |c| c.content_len as u32);
+            let len = Chain20::parse(e.payload())
+                .filter(|_| e.type_byte() == 1)
+                .map_or(48, |c| c.content_len as u32);
             logical.push(b'E');
             logical.extend_from_slice(&s.to_be_bytes());
             logical.push(e.type_byte());
@@ -153,7 +156,10 @@ fn feed_json_written_through_fsstore_is_identical() {
     let mut store = FsStore::open(tmp.path(), FsConfig::default()).unwrap();
     assert!(store.add_feed(fid).unwrap());
     assert!(!store.add_feed(fid).unwrap());
-    assert_eq!(std::fs::read(dir.join("frontier.bin")).unwrap(), hex(v["genesis_frontier_bin"].as_str().unwrap()));
+    assert_eq!(
+        std::fs::read(dir.join("frontier.bin")).unwrap(),
+        hex(v["genesis_frontier_bin"].as_str().unwrap())
+    );
     assert_eq!(std::fs::read(dir.join("log.bin")).unwrap(), b"");
     for e in v["entries"].as_array().unwrap() {
         let entry = Entry::from_slice(&hex(e["wire"].as_str().unwrap())).unwrap();
@@ -164,7 +170,10 @@ fn feed_json_written_through_fsstore_is_identical() {
             let chunk = Chunk::from_slice(&hex(c.as_str().unwrap())).unwrap();
             store.write_chunk(&fid, seq, k as u32, &chunk).unwrap();
         }
-        assert_eq!(std::fs::metadata(dir.join("log.bin")).unwrap().len(), e["log_offset"].as_u64().unwrap() + e["record_len"].as_u64().unwrap());
+        assert_eq!(
+            std::fs::metadata(dir.join("log.bin")).unwrap().len(),
+            e["log_offset"].as_u64().unwrap() + e["record_len"].as_u64().unwrap()
+        );
     }
     let log = hex(v["log_bin"].as_str().unwrap());
     let frontier = hex(v["frontier_bin"].as_str().unwrap());

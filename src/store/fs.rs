@@ -376,7 +376,13 @@ fn read_array<const N: usize>(file: &File, pos: u64) -> io::Result<[u8; N]> {
 
 /// Counts the chunks in slots `from..slots` of the record at `start` that continue a chain
 /// expecting `hash` next; returns how many matched and the hash expected after them.
-fn scan_slots(file: &File, start: u64, from: u64, slots: u64, mut hash: HashPtr) -> io::Result<(u64, HashPtr)> {
+fn scan_slots(
+    file: &File,
+    start: u64,
+    from: u64,
+    slots: u64,
+    mut hash: HashPtr,
+) -> io::Result<(u64, HashPtr)> {
     let mut k = from;
     while k < slots {
         let chunk = Chunk(read_array(file, start + SLOT * (k + 1))?);
@@ -411,7 +417,10 @@ fn scan_forward(file: &File, fid: &FeedId, feed: &mut Feed, size: u64) -> io::Re
         }
         let slots = chunk_slots(&entry);
         let end = start.saturating_add(record_len(slots));
-        if end > size || end > MAX_LOG_LEN || u64::from(u32::from_be_bytes(read_array(file, end - 4)?)) != start {
+        if end > size
+            || end > MAX_LOG_LEN
+            || u64::from(u32::from_be_bytes(read_array(file, end - 4)?)) != start
+        {
             break;
         }
         let first = Chain20::parse(entry.payload()).map_or(HashPtr::NULL, |c| c.first);

@@ -63,7 +63,8 @@ impl Store for MemStore {
         if self.feeds.contains_key(&fid) {
             return Ok(false);
         }
-        let feed = Feed { records: Vec::new(), prev: fid.genesis_prev(), pending: BTreeSet::new(), log_len: 0 };
+        let feed =
+            Feed { records: Vec::new(), prev: fid.genesis_prev(), pending: BTreeSet::new(), log_len: 0 };
         self.feeds.insert(fid, feed);
         Ok(true)
     }

@@ -8,8 +8,8 @@
 //! [`mem::MemStore`] keeps everything in memory (tests, simulations); [`fs::FsStore`] is the
 //! reference-compatible data directory (SPEC.md section 8).
 
-pub mod fs;
 mod frontier;
+pub mod fs;
 pub mod mem;
 mod tmp_bipf;
 

@@ -136,7 +136,8 @@ pub fn snapshot<S: Store>(store: &mut S) -> Snapshot {
                     0
                 }
             };
-            let cs: Vec<Option<Chunk>> = (0..n + 2).map(|k| store.read_chunk(&fid, Seq(s), k).unwrap()).collect();
+            let cs: Vec<Option<Chunk>> =
+                (0..n + 2).map(|k| store.read_chunk(&fid, Seq(s), k).unwrap()).collect();
             chunks.push(cs);
         }
         assert!(store.read_entry(&fid, Seq(0)).unwrap().is_none());
