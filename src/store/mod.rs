@@ -4,10 +4,34 @@
 //! (seq 1, 2, ...) and, for chain20 entries, the sidechain chunks received so far.
 //! The engine verifies everything before it calls a mutating method; the store
 //! trusts its caller but never trusts the disk.
+//!
+//! [`mem::MemStore`] keeps everything in memory (tests, simulations); [`fs::FsStore`] is the
+//! reference-compatible data directory (SPEC.md section 8).
+
+mod frontier;
+pub mod fs;
+pub mod mem;
+mod tmp_bipf;
 
 use crate::ids::{FeedId, HashPtr, MsgId, Seq};
-use crate::wire::chunk::Chunk;
-use crate::wire::entry::Entry;
+use crate::wire::chunk::{Chunk, CHUNK_LEN};
+use crate::wire::entry::{Chain20, Entry, EntryType, ENTRY_LEN};
+
+/// Longest a feed's log may grow: record offsets are stored as `u32` back pointers.
+pub const MAX_LOG_LEN: u64 = u32::MAX as u64;
+
+/// Number of sidechain chunks an entry announces (0 unless it is a well-formed chain20 entry).
+pub fn chunk_slots(entry: &Entry) -> u64 {
+    match entry.entry_type() {
+        Some(EntryType::Chain20) => Chain20::parse(entry.payload()).map_or(0, |c| c.chunk_count()),
+        _ => 0,
+    }
+}
+
+/// Bytes an entry with `slots` chunk slots occupies in a log: entry, slots, 4-byte back pointer.
+pub fn record_len(slots: u64) -> u64 {
+    slots.saturating_mul(CHUNK_LEN as u64).saturating_add(ENTRY_LEN as u64 + 4)
+}
 
 /// What the store knows about the end of a feed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +66,8 @@ pub enum StoreError {
     Io(std::io::Error),
     /// Data on disk is inconsistent in a way that could not be repaired.
     Corrupt(String),
+    /// The entry would grow the feed's log beyond [`MAX_LOG_LEN`] bytes.
+    LogFull,
 }
 
 impl core::fmt::Display for StoreError {
@@ -51,6 +77,7 @@ impl core::fmt::Display for StoreError {
             StoreError::OutOfOrder => f.write_str("out-of-order append"),
             StoreError::Io(e) => write!(f, "i/o error: {e}"),
             StoreError::Corrupt(why) => write!(f, "corrupt store: {why}"),
+            StoreError::LogFull => f.write_str("feed log would exceed 4 GiB"),
         }
     }
 }
@@ -95,4 +122,34 @@ pub trait Store {
 
     /// Makes everything written so far durable (a no-op where writes are already durable).
     fn sync(&mut self) -> Result<(), StoreError>;
+}
+
+/// Counts describing one feed, for inspection tools.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FeedStats {
+    /// Entries held (the frontier's seq).
+    pub entries: u32,
+    /// Sidechain chunks held.
+    pub chunks_available: u64,
+    /// Sidechain chunks announced but not held yet.
+    pub chunks_missing: u64,
+    /// Incomplete sidechains.
+    pub pending_chains: usize,
+}
+
+/// Counts entries and chunks of a feed through any [`Store`]; reads every entry once.
+pub fn feed_stats<S: Store + ?Sized>(store: &mut S, fid: &FeedId) -> Result<Option<FeedStats>, StoreError> {
+    let Some(front) = store.frontier(fid) else { return Ok(None) };
+    let pending = store.pending_chains(fid);
+    let mut stats = FeedStats { entries: front.seq.0, pending_chains: pending.len(), ..FeedStats::default() };
+    for s in 1..=front.seq.0 {
+        if let Some(e) = store.read_entry(fid, Seq(s))? {
+            stats.chunks_available += chunk_slots(&e);
+        }
+    }
+    for p in &pending {
+        stats.chunks_available -= u64::from(p.remaining);
+        stats.chunks_missing += u64::from(p.remaining);
+    }
+    Ok(Some(stats))
 }

@@ -1,0 +1,663 @@
+//! [`FsStore`]: the data directory, byte-compatible with the reference's two-files-per-feed layout.
+//!
+//! ```text
+//! DATADIR/<64 lowercase hex fid>/log.bin       records, back to back
+//!                               /frontier.bin  BIPF dict: pend_sc, max_seq, max_pos, prev
+//! ```
+//! A record is `entry(120) ‖ one 120-byte slot per sidechain chunk (zeros until received) ‖
+//! u32be(offset of the record's start)`. An in-memory index of record offsets, built at open from
+//! the back pointers alone, makes every read one positioned read. The layout, recovery rules and
+//! durability policy are specified in SPEC.md section 8.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::{self, ErrorKind};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::frontier::{FrontierFile, Pend};
+use super::{chunk_slots, record_len, Frontier, PendingChain, Store, StoreError, MAX_LOG_LEN};
+use crate::ids::{FeedId, HashPtr, MsgId, Seq};
+use crate::wire::chunk::{Chunk, CHUNK_LEN};
+use crate::wire::entry::{entry_dmx, Chain20, Entry, ENTRY_LEN};
+
+const LOG: &str = "log.bin";
+const FRONTIER: &str = "frontier.bin";
+const FRONTIER_TMP: &str = "frontier.tmp";
+/// Bytes of a record that are not chunk slots: the entry and the back pointer.
+const RECORD_BASE: u64 = ENTRY_LEN as u64 + 4;
+const SLOT: u64 = CHUNK_LEN as u64;
+/// Records up to this size are written with a single write call.
+const ONE_WRITE_MAX: u64 = 64 * 1024;
+/// Size of the backward read window used to collect back pointers at open.
+const BACK_WINDOW: u64 = 16 * 1024;
+
+/// When writes are made durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// After every append and chunk write: fsync `log.bin`, then replace `frontier.bin`
+    /// atomically (temp file, fsync, rename, fsync directory). Slow, nothing acknowledged is lost.
+    EveryWrite,
+    /// Writes go to `log.bin` at once; fsyncs and `frontier.bin` updates happen on
+    /// [`Store::sync`], when the store is dropped, or automatically after `every` writes.
+    /// A crash loses at most the unsynced writes; usually not even those, because recovery at
+    /// open re-derives entries and chunks that reached `log.bin`.
+    Batched {
+        /// Writes after which the store syncs on its own (at least 1).
+        every: u32,
+    },
+}
+
+/// Tuning for [`FsStore`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FsConfig {
+    /// Durability policy.
+    pub durability: Durability,
+    /// Most `log.bin` handles kept open at once (least recently used are closed first; at least 1).
+    pub max_open_files: usize,
+}
+
+impl Default for FsConfig {
+    fn default() -> Self {
+        FsConfig { durability: Durability::EveryWrite, max_open_files: 256 }
+    }
+}
+
+/// Something [`FsStore::open`] noticed or repaired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpenNote {
+    /// A directory entry that is not a feed directory was left alone.
+    Skipped {
+        /// The entry.
+        path: PathBuf,
+        /// Why it is not a feed.
+        reason: String,
+    },
+    /// A leftover `frontier.tmp` (an interrupted frontier update) was removed.
+    RemovedTemp(FeedId),
+    /// `log.bin` was missing and has been created empty.
+    CreatedLog(FeedId),
+    /// `frontier.bin` was missing, unreadable or inconsistent with the log; it was rebuilt
+    /// by checking the whole log.
+    RebuiltFrontier(FeedId),
+    /// Entries found in `log.bin` beyond the frontier passed the DMX chain check and were kept.
+    RecoveredEntries {
+        /// The feed.
+        fid: FeedId,
+        /// How many.
+        count: u32,
+    },
+    /// Chunks found in the slots of a pending sidechain matched their hashes and were kept.
+    RecoveredChunks {
+        /// The feed.
+        fid: FeedId,
+        /// Seq of the chain20 entry.
+        seq: Seq,
+        /// How many chunks beyond what the frontier recorded.
+        count: u32,
+    },
+    /// A torn or invalid tail of `log.bin` was cut off.
+    TruncatedLog {
+        /// The feed.
+        fid: FeedId,
+        /// Old length of `log.bin`.
+        from: u64,
+        /// New length.
+        to: u64,
+    },
+    /// A feed directory could not be opened at all and is not served.
+    Failed {
+        /// The feed directory.
+        path: PathBuf,
+        /// The error.
+        error: String,
+    },
+}
+
+/// In-memory state of one feed: the record index and the frontier.
+#[derive(Debug)]
+struct Feed {
+    /// Start offset of the record of seq `i + 1`.
+    offsets: Vec<u32>,
+    /// Length of `log.bin` the frontier accounts for (`max_pos`).
+    end: u64,
+    prev: MsgId,
+    pend: BTreeMap<u32, Pend>,
+    /// `log.bin` has writes that were not fsynced.
+    log_dirty: bool,
+    /// `frontier.bin` is behind the in-memory frontier.
+    frontier_dirty: bool,
+}
+
+impl Feed {
+    fn empty(fid: &FeedId) -> Feed {
+        Feed {
+            offsets: Vec::new(),
+            end: 0,
+            prev: fid.genesis_prev(),
+            pend: BTreeMap::new(),
+            log_dirty: false,
+            frontier_dirty: false,
+        }
+    }
+
+    fn seq(&self) -> u32 {
+        self.offsets.len() as u32
+    }
+
+    fn frontier_file(&self) -> FrontierFile {
+        FrontierFile { pend: self.pend.clone(), max_seq: self.seq(), max_pos: self.end, prev: self.prev }
+    }
+
+    /// Start and number of chunk slots of the record of `seq`.
+    fn record(&self, seq: Seq) -> Option<(u64, u64)> {
+        let i = usize::try_from(seq.0).ok()?.checked_sub(1)?;
+        let start = u64::from(*self.offsets.get(i)?);
+        let next = self.offsets.get(i + 1).map_or(self.end, |&o| u64::from(o));
+        Some((start, (next - start - RECORD_BASE) / SLOT))
+    }
+}
+
+/// Open `log.bin` handles, bounded, least recently used closed first.
+#[derive(Debug)]
+struct Handles {
+    cap: usize,
+    tick: u64,
+    open: HashMap<FeedId, (File, u64)>,
+}
+
+impl Handles {
+    fn get(&mut self, root: &Path, fid: &FeedId) -> io::Result<&File> {
+        self.tick += 1;
+        let tick = self.tick;
+        if !self.open.contains_key(fid) {
+            if self.open.len() >= self.cap {
+                let oldest = self.open.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| *k);
+                if let Some(k) = oldest {
+                    self.open.remove(&k);
+                }
+            }
+            let file = OpenOptions::new().read(true).write(true).open(log_path(root, fid))?;
+            self.open.insert(*fid, (file, tick));
+        }
+        match self.open.get_mut(fid) {
+            Some((file, t)) => {
+                *t = tick;
+                Ok(file)
+            }
+            None => Err(io::Error::other("handle vanished")),
+        }
+    }
+}
+
+fn feed_dir(root: &Path, fid: &FeedId) -> PathBuf {
+    root.join(fid.to_hex())
+}
+
+fn log_path(root: &Path, fid: &FeedId) -> PathBuf {
+    feed_dir(root, fid).join(LOG)
+}
+
+/// A feed store in a data directory, compatible with the reference's files.
+#[derive(Debug)]
+pub struct FsStore {
+    root: PathBuf,
+    config: FsConfig,
+    feeds: HashMap<FeedId, Feed>,
+    handles: Handles,
+    notes: Vec<OpenNote>,
+    /// Feeds with unsynced changes, each listed once.
+    dirty: Vec<FeedId>,
+    unsynced: u32,
+}
+
+impl FsStore {
+    /// Opens (creating if needed) the data directory at `root`, repairing what it can.
+    ///
+    /// Directory entries that are not feeds, and feeds that fail to open, are skipped and
+    /// listed in [`FsStore::open_report`]; only an unreadable `root` is an error.
+    pub fn open(root: impl AsRef<Path>, config: FsConfig) -> Result<FsStore, StoreError> {
+        let root = root.as_ref().to_path_buf();
+        std::fs::create_dir_all(&root)?;
+        let mut store = FsStore {
+            handles: Handles { cap: config.max_open_files.max(1), tick: 0, open: HashMap::new() },
+            root,
+            config,
+            feeds: HashMap::new(),
+            notes: Vec::new(),
+            dirty: Vec::new(),
+            unsynced: 0,
+        };
+        let mut names: Vec<_> = std::fs::read_dir(&store.root)?.collect::<Result<_, _>>()?;
+        names.sort_by_key(|e| e.file_name());
+        for item in names {
+            let path = item.path();
+            let fid = item.file_name().to_str().and_then(parse_fid);
+            let Some(fid) = fid else {
+                let reason = "name is not a 64-digit lowercase hex feed id".to_owned();
+                store.notes.push(OpenNote::Skipped { path, reason });
+                continue;
+            };
+            if !item.file_type()?.is_dir() {
+                store.notes.push(OpenNote::Skipped { path, reason: "not a directory".to_owned() });
+                continue;
+            }
+            match open_feed(&store.root, &fid, &mut store.notes) {
+                Ok(feed) => {
+                    store.feeds.insert(fid, feed);
+                }
+                Err(e) => store.notes.push(OpenNote::Failed { path, error: e.to_string() }),
+            }
+        }
+        Ok(store)
+    }
+
+    /// What [`FsStore::open`] skipped or repaired.
+    pub fn open_report(&self) -> &[OpenNote] {
+        &self.notes
+    }
+
+    /// The data directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn mark_dirty(&mut self, fid: &FeedId) -> Result<(), StoreError> {
+        match self.config.durability {
+            Durability::EveryWrite => {
+                if let Some(feed) = self.feeds.get_mut(fid) {
+                    sync_feed(&self.root, fid, feed, &mut self.handles)?;
+                }
+                Ok(())
+            }
+            Durability::Batched { every } => {
+                if !self.dirty.contains(fid) {
+                    self.dirty.push(*fid);
+                }
+                self.unsynced += 1;
+                if self.unsynced >= every.max(1) {
+                    self.sync()?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Drop for FsStore {
+    fn drop(&mut self) {
+        // Best effort: a failure here is repaired at the next open.
+        let _ = self.sync();
+    }
+}
+
+fn parse_fid(name: &str) -> Option<FeedId> {
+    let lower_hex = name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    lower_hex.then(|| FeedId::from_hex(name).ok()).flatten()
+}
+
+/// Fsyncs the feed's log if needed, then replaces its frontier file if needed.
+fn sync_feed(root: &Path, fid: &FeedId, feed: &mut Feed, handles: &mut Handles) -> io::Result<()> {
+    if feed.log_dirty {
+        handles.get(root, fid)?.sync_data()?;
+        feed.log_dirty = false;
+    }
+    if feed.frontier_dirty {
+        write_frontier(&feed_dir(root, fid), &feed.frontier_file())?;
+        feed.frontier_dirty = false;
+    }
+    Ok(())
+}
+
+/// Replaces `frontier.bin` atomically: write `frontier.tmp`, fsync it, rename, fsync the directory.
+fn write_frontier(dir: &Path, state: &FrontierFile) -> io::Result<()> {
+    let tmp = dir.join(FRONTIER_TMP);
+    let mut f = File::create(&tmp)?;
+    io::Write::write_all(&mut f, &state.encode())?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, dir.join(FRONTIER))?;
+    File::open(dir)?.sync_all()
+}
+
+/// Reads `u32` back pointers walking backwards through a file, through a read window.
+struct BackReader<'a> {
+    file: &'a File,
+    buf: Vec<u8>,
+    base: u64,
+}
+
+impl BackReader<'_> {
+    fn u32_at(&mut self, pos: u64) -> io::Result<u32> {
+        let in_window = pos >= self.base && pos + 4 <= self.base + self.buf.len() as u64;
+        if !in_window {
+            let hi = pos + 4;
+            let lo = hi.saturating_sub(BACK_WINDOW);
+            self.buf.resize((hi - lo) as usize, 0);
+            self.file.read_exact_at(&mut self.buf, lo)?;
+            self.base = lo;
+        }
+        let i = (pos - self.base) as usize;
+        let mut b = [0u8; 4];
+        b.copy_from_slice(self.buf.get(i..i + 4).ok_or_else(|| io::Error::other("window"))?);
+        Ok(u32::from_be_bytes(b))
+    }
+}
+
+/// The record offsets of a log whose first `end` bytes hold exactly `count` records, found by
+/// following back pointers from `end`; `None` if the pointers do not describe such a log.
+fn walk_back(file: &File, end: u64, count: u32) -> io::Result<Option<Vec<u32>>> {
+    if u64::from(count) > end / RECORD_BASE {
+        return Ok(None);
+    }
+    let mut offsets = vec![0u32; count as usize];
+    let mut reader = BackReader { file, buf: Vec::new(), base: 0 };
+    let mut e = end;
+    for slot in offsets.iter_mut().rev() {
+        if e < RECORD_BASE {
+            return Ok(None);
+        }
+        let start = reader.u32_at(e - 4)?;
+        let s = u64::from(start);
+        if s + RECORD_BASE > e || (e - s - RECORD_BASE) % SLOT != 0 {
+            return Ok(None);
+        }
+        *slot = start;
+        e = s;
+    }
+    Ok((e == 0).then_some(offsets))
+}
+
+fn read_array<const N: usize>(file: &File, pos: u64) -> io::Result<[u8; N]> {
+    let mut b = [0u8; N];
+    file.read_exact_at(&mut b, pos)?;
+    Ok(b)
+}
+
+/// Counts the chunks in slots `from..slots` of the record at `start` that continue a chain
+/// expecting `hash` next; returns how many matched and the hash expected after them.
+fn scan_slots(
+    file: &File,
+    start: u64,
+    from: u64,
+    slots: u64,
+    mut hash: HashPtr,
+) -> io::Result<(u64, HashPtr)> {
+    let mut k = from;
+    while k < slots {
+        let chunk = Chunk(read_array(file, start + SLOT * (k + 1))?);
+        if chunk.hash() != hash {
+            break;
+        }
+        hash = chunk.next();
+        k += 1;
+    }
+    Ok((k - from, hash))
+}
+
+fn pend_from_scan(start: u64, slots: u64, received: u64, next_hash: HashPtr) -> Option<Pend> {
+    (received < slots).then(|| Pend {
+        received: received as u32,
+        remaining: (slots - received) as u32,
+        next_hash,
+        slot_pos: start + SLOT * (received + 1),
+    })
+}
+
+/// Checks and appends the records found in `log.bin` after the feed's end, stopping at the
+/// first one that is incomplete or does not continue the DMX chain. Returns how many were added.
+fn scan_forward(file: &File, fid: &FeedId, feed: &mut Feed, size: u64) -> io::Result<u32> {
+    let mut added = 0;
+    while feed.end + RECORD_BASE <= size {
+        let start = feed.end;
+        let Some(seq) = feed.seq().checked_add(1) else { break };
+        let entry = Entry(read_array(file, start)?);
+        if entry.dmx() != entry_dmx(fid, Seq(seq), &feed.prev) {
+            break;
+        }
+        let slots = chunk_slots(&entry);
+        let end = start.saturating_add(record_len(slots));
+        if end > size
+            || end > MAX_LOG_LEN
+            || u64::from(u32::from_be_bytes(read_array(file, end - 4)?)) != start
+        {
+            break;
+        }
+        let first = Chain20::parse(entry.payload()).map_or(HashPtr::NULL, |c| c.first);
+        let (received, next) = scan_slots(file, start, 0, slots, first)?;
+        if let Some(p) = pend_from_scan(start, slots, received, next) {
+            feed.pend.insert(seq, p);
+        }
+        feed.offsets.push(start as u32);
+        feed.prev = entry.msg_id(fid, Seq(seq), &feed.prev);
+        feed.end = end;
+        added += 1;
+    }
+    Ok(added)
+}
+
+/// Loads one feed directory, repairing it (see SPEC.md section 8).
+fn open_feed(root: &Path, fid: &FeedId, notes: &mut Vec<OpenNote>) -> io::Result<Feed> {
+    let dir = feed_dir(root, fid);
+    std::fs::create_dir_all(&dir)?;
+    match std::fs::remove_file(dir.join(FRONTIER_TMP)) {
+        Ok(()) => notes.push(OpenNote::RemovedTemp(*fid)),
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let log_path = dir.join(LOG);
+    let file = match OpenOptions::new().read(true).write(true).open(&log_path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            let f = OpenOptions::new().read(true).write(true).create_new(true).open(&log_path)?;
+            notes.push(OpenNote::CreatedLog(*fid));
+            f
+        }
+        Err(e) => return Err(e),
+    };
+    let size = file.metadata()?.len();
+    let raw = match std::fs::read(dir.join(FRONTIER)) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let stored = raw.as_deref().and_then(FrontierFile::decode);
+    let mut feed = Feed::empty(fid);
+    let mut trusted = false;
+    if let Some(fr) = &stored {
+        if fr.max_pos <= size {
+            if let Some(offsets) = walk_back(&file, fr.max_pos, fr.max_seq)? {
+                feed.offsets = offsets;
+                feed.end = fr.max_pos;
+                feed.prev = fr.prev;
+                trusted = check_pending(&file, fid, &mut feed, &fr.pend, notes)?;
+            }
+        }
+    }
+    if !trusted {
+        // Start over from an empty feed and re-derive everything from the log.
+        feed = Feed::empty(fid);
+        if raw.is_some() || size > 0 {
+            notes.push(OpenNote::RebuiltFrontier(*fid));
+        }
+    }
+    let base_seq = feed.seq();
+    let added = scan_forward(&file, fid, &mut feed, size)?;
+    if trusted && added > 0 {
+        notes.push(OpenNote::RecoveredEntries { fid: *fid, count: feed.seq() - base_seq });
+    }
+    if feed.end < size {
+        file.set_len(feed.end)?;
+        file.sync_all()?;
+        notes.push(OpenNote::TruncatedLog { fid: *fid, from: size, to: feed.end });
+    }
+    if stored.as_ref() != Some(&feed.frontier_file()) {
+        write_frontier(&dir, &feed.frontier_file())?;
+    }
+    Ok(feed)
+}
+
+/// Takes over the pending chains of a trusted frontier, checking each against the log and
+/// picking up chunks that reached their slots after the frontier was written. Returns false
+/// if a pending chain does not fit the log, in which case the frontier is not trusted.
+fn check_pending(
+    file: &File,
+    fid: &FeedId,
+    feed: &mut Feed,
+    stored: &BTreeMap<u32, Pend>,
+    notes: &mut Vec<OpenNote>,
+) -> io::Result<bool> {
+    for (&seq, p) in stored {
+        let Some((start, slots)) = feed.record(Seq(seq)) else { return Ok(false) };
+        let received = u64::from(p.received);
+        let fits = received < slots
+            && received + u64::from(p.remaining) == slots
+            && p.slot_pos == start + SLOT * (received + 1);
+        if !fits {
+            return Ok(false);
+        }
+        let (more, next) = scan_slots(file, start, received, slots, p.next_hash)?;
+        if more > 0 {
+            notes.push(OpenNote::RecoveredChunks { fid: *fid, seq: Seq(seq), count: more as u32 });
+        }
+        if let Some(np) = pend_from_scan(start, slots, received + more, next) {
+            feed.pend.insert(seq, np);
+        }
+    }
+    Ok(true)
+}
+
+impl Store for FsStore {
+    fn feeds(&self) -> Vec<FeedId> {
+        self.feeds.keys().copied().collect()
+    }
+
+    fn add_feed(&mut self, fid: FeedId) -> Result<bool, StoreError> {
+        if self.feeds.contains_key(&fid) {
+            return Ok(false);
+        }
+        let feed = open_feed(&self.root, &fid, &mut self.notes)?;
+        if self.config.durability == Durability::EveryWrite {
+            File::open(&self.root)?.sync_all()?;
+        }
+        self.feeds.insert(fid, feed);
+        Ok(true)
+    }
+
+    fn frontier(&self, fid: &FeedId) -> Option<Frontier> {
+        self.feeds.get(fid).map(|f| Frontier { seq: Seq(f.seq()), prev: f.prev })
+    }
+
+    fn read_entry(&mut self, fid: &FeedId, seq: Seq) -> Result<Option<Entry>, StoreError> {
+        let Some((start, _)) = self.feeds.get(fid).and_then(|f| f.record(seq)) else { return Ok(None) };
+        let file = self.handles.get(&self.root, fid)?;
+        Ok(Some(Entry(read_array(file, start)?)))
+    }
+
+    fn read_chunk(&mut self, fid: &FeedId, seq: Seq, nr: u32) -> Result<Option<Chunk>, StoreError> {
+        let Some(feed) = self.feeds.get(fid) else { return Ok(None) };
+        let Some((start, slots)) = feed.record(seq) else { return Ok(None) };
+        let held = feed.pend.get(&seq.0).map_or(slots, |p| u64::from(p.received));
+        if u64::from(nr) >= held {
+            return Ok(None);
+        }
+        let file = self.handles.get(&self.root, fid)?;
+        Ok(Some(Chunk(read_array(file, start + SLOT * (u64::from(nr) + 1))?)))
+    }
+
+    fn append_entry(&mut self, fid: &FeedId, entry: &Entry, msg_id: MsgId) -> Result<(), StoreError> {
+        let feed = self.feeds.get_mut(fid).ok_or(StoreError::UnknownFeed)?;
+        let seq = feed.seq().checked_add(1).ok_or(StoreError::LogFull)?;
+        if entry.dmx() != entry_dmx(fid, Seq(seq), &feed.prev) {
+            return Err(StoreError::OutOfOrder);
+        }
+        let slots = chunk_slots(entry);
+        let start = feed.end;
+        let len = record_len(slots);
+        let end = start.saturating_add(len);
+        if end > MAX_LOG_LEN {
+            return Err(StoreError::LogFull);
+        }
+        let back = (start as u32).to_be_bytes();
+        let file = self.handles.get(&self.root, fid)?;
+        if len <= ONE_WRITE_MAX {
+            let mut rec = vec![0u8; len as usize];
+            rec[..ENTRY_LEN].copy_from_slice(&entry.0);
+            rec[len as usize - 4..].copy_from_slice(&back);
+            file.write_all_at(&rec, start)?;
+        } else {
+            // The slots in between become a hole, which reads as zeros.
+            file.write_all_at(&entry.0, start)?;
+            file.write_all_at(&back, end - 4)?;
+        }
+        if slots > 0 {
+            let first = Chain20::parse(entry.payload()).map_or(HashPtr::NULL, |c| c.first);
+            let p = Pend { received: 0, remaining: slots as u32, next_hash: first, slot_pos: start + SLOT };
+            feed.pend.insert(seq, p);
+        }
+        feed.offsets.push(start as u32);
+        feed.end = end;
+        feed.prev = msg_id;
+        feed.log_dirty = true;
+        feed.frontier_dirty = true;
+        self.mark_dirty(fid)
+    }
+
+    fn write_chunk(&mut self, fid: &FeedId, seq: Seq, nr: u32, chunk: &Chunk) -> Result<(), StoreError> {
+        let feed = self.feeds.get_mut(fid).ok_or(StoreError::UnknownFeed)?;
+        let p = *feed.pend.get(&seq.0).ok_or(StoreError::OutOfOrder)?;
+        if nr != p.received || chunk.hash() != p.next_hash {
+            return Err(StoreError::OutOfOrder);
+        }
+        let file = self.handles.get(&self.root, fid)?;
+        file.write_all_at(&chunk.0, p.slot_pos)?;
+        if p.remaining <= 1 {
+            feed.pend.remove(&seq.0);
+        } else {
+            let next = Pend {
+                received: p.received + 1,
+                remaining: p.remaining - 1,
+                next_hash: chunk.next(),
+                slot_pos: p.slot_pos + SLOT,
+            };
+            feed.pend.insert(seq.0, next);
+        }
+        feed.log_dirty = true;
+        feed.frontier_dirty = true;
+        self.mark_dirty(fid)
+    }
+
+    fn pending_chains(&self, fid: &FeedId) -> Vec<PendingChain> {
+        let Some(feed) = self.feeds.get(fid) else { return Vec::new() };
+        feed.pend
+            .iter()
+            .map(|(&seq, p)| PendingChain {
+                seq: Seq(seq),
+                next_chunk: p.received,
+                remaining: p.remaining,
+                next_hash: p.next_hash,
+            })
+            .collect()
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        // Logs first, then frontiers, so a frontier never points at data that is not durable.
+        let dirty = self.dirty.clone();
+        for fid in &dirty {
+            if let Some(feed) = self.feeds.get_mut(fid) {
+                if feed.log_dirty {
+                    self.handles.get(&self.root, fid)?.sync_data()?;
+                    feed.log_dirty = false;
+                }
+            }
+        }
+        for fid in &dirty {
+            if let Some(feed) = self.feeds.get_mut(fid) {
+                sync_feed(&self.root, fid, feed, &mut self.handles)?;
+            }
+        }
+        self.dirty.clear();
+        self.unsynced = 0;
+        Ok(())
+    }
+}
