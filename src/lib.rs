@@ -9,11 +9,7 @@
 
 pub mod crypto;
 pub mod feed;
-<<<<<<< HEAD
 pub mod goset;
-=======
-pub mod goset;
->>>>>>> goset
 pub mod ids;
 pub mod node;
 pub mod stats;

@@ -10,7 +10,7 @@ use crate::wire::packet::Packet;
 impl<S: Store> Node<S> {
     /// A GOset packet (after its DMX) from `face`.
     pub(super) fn handle_goset(&mut self, now: Instant, face: FaceId, body: &[u8]) {
-        let Ok(msg) = GosetMsg::parse(body) else {
+        let Ok(msg) = GosetMsg::decode(body) else {
             return self.drop_packet(face, DropReason::BadGoset);
         };
         let outcome = self.goset.handle(&msg);
@@ -26,20 +26,21 @@ impl<S: Store> Node<S> {
             }
             self.on_goset_changed(now);
         }
-        for reply in outcome.replies {
-            self.broadcast(reply.to_packet());
+        for reply in outcome.send {
+            self.broadcast(&reply);
         }
     }
 
     /// The periodic round: the claim over the whole set, and work on pending claims.
     pub(super) fn goset_round(&mut self, _now: Instant) {
         for msg in self.goset.round() {
-            self.broadcast(msg.to_packet());
+            self.broadcast(&msg);
         }
     }
 
-    /// Sends a GOset packet on every face.
-    fn broadcast(&mut self, packet: Packet) {
+    /// Sends a GOset message on every face.
+    fn broadcast(&mut self, msg: &GosetMsg) {
+        let Some(packet) = Packet::new(&msg.to_packet()) else { return };
         let faces: Vec<FaceId> = self.faces.keys().copied().collect();
         for face in faces {
             self.send(face, packet);

@@ -72,7 +72,8 @@ impl<S: Store> Node<S> {
             self.stats.chunks_in += 1;
             let next = chunk.next();
             if slot.remaining > 1 && !next.is_null() {
-                let follow = ChunkSlot { nr: slot.nr.saturating_add(1), remaining: slot.remaining - 1, ..slot };
+                let follow =
+                    ChunkSlot { nr: slot.nr.saturating_add(1), remaining: slot.remaining - 1, ..slot };
                 self.expect_chunk(next, follow);
             } else if slot.remaining <= 1 {
                 self.events.push_back(Event::ChainComplete { fid: slot.fid, seq: slot.seq });

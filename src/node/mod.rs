@@ -240,7 +240,11 @@ pub struct Node<S: Store> {
 impl<S: Store> Node<S> {
     /// A node over `store`, following every feed the store holds (up to the GOset cap).
     pub fn new(cfg: Config, store: S, now: Instant) -> Node<S> {
-        let goset = GoSet::new(cfg.goset_cap);
+        let goset = GoSet::new(crate::goset::Config {
+            cap: cfg.goset_cap,
+            round: cfg.goset_interval,
+            ..crate::goset::Config::default()
+        });
         let state = goset.state();
         let mut node = Node {
             goset,
@@ -325,7 +329,9 @@ impl<S: Store> Node<S> {
         };
         self.faces.insert(face, Face::new(kind, pacer, now));
         if let Some(claim) = self.goset.full_claim() {
-            self.send(face, claim.to_packet());
+            if let Some(p) = Packet::new(&crate::wire::goset::GosetMsg::Claim(claim).to_packet()) {
+                self.send(face, p);
+            }
             self.stats.goset_out += 1;
         }
     }
@@ -367,7 +373,8 @@ impl<S: Store> Node<S> {
             self.goset_due = now + self.cfg.goset_interval;
         }
         if self.cfg.role.ingests() {
-            let due: Vec<FaceId> = self.faces.iter().filter(|(_, f)| f.is_due(now)).map(|(id, _)| *id).collect();
+            let due: Vec<FaceId> =
+                self.faces.iter().filter(|(_, f)| f.is_due(now)).map(|(id, _)| *id).collect();
             for face in due {
                 self.send_requests(now, face);
             }
@@ -403,7 +410,12 @@ impl<S: Store> Node<S> {
 
     /// Appends `content` as a chain20 entry whatever its length (its exact length is recorded,
     /// which plain48 does not do).
-    pub fn publish_chain20(&mut self, now: Instant, key: &Keypair, content: &[u8]) -> Result<Seq, PublishError> {
+    pub fn publish_chain20(
+        &mut self,
+        now: Instant,
+        key: &Keypair,
+        content: &[u8],
+    ) -> Result<Seq, PublishError> {
         self.append_own(now, key, |k, at| crate::feed::author_chain20(k, at, content))
     }
 
@@ -478,7 +490,10 @@ impl<S: Store> Node<S> {
         self.expected_entries.insert(crate::wire::entry::entry_dmx(&fid, next_seq, &prev), fid);
         self.feeds.insert(fid, state);
         for p in self.store.pending_chains(&fid) {
-            self.expect_chunk(p.next_hash, ChunkSlot { fid, seq: p.seq, nr: p.next_chunk, remaining: p.remaining });
+            self.expect_chunk(
+                p.next_hash,
+                ChunkSlot { fid, seq: p.seq, nr: p.next_chunk, remaining: p.remaining },
+            );
         }
     }
 

@@ -42,6 +42,7 @@ impl Pacer {
     }
 
     /// The current interval.
+    #[cfg(test)]
     pub fn interval(&self) -> Duration {
         self.interval
     }
@@ -71,7 +72,8 @@ impl Pacer {
             if !self.progressed {
                 let measured = now.saturating_since(sent).as_millis();
                 let smoothed = (self.interval.as_millis() * 3 + measured) / 4;
-                self.interval = Duration(smoothed.max(self.cfg.floor.as_millis()).min(self.cfg.cap.as_millis()));
+                self.interval =
+                    Duration(smoothed.max(self.cfg.floor.as_millis()).min(self.cfg.cap.as_millis()));
             }
         }
         self.progressed = true;

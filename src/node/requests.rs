@@ -72,7 +72,11 @@ impl<S: Store> Node<S> {
         let mut chnk = ChnkVector::fitting([]);
         'feeds: for (idx, fid) in self.goset.keys().iter().enumerate() {
             for p in self.store.pending_chains(fid) {
-                let req = ChunkRequest { feed_index: u32::try_from(idx).unwrap_or(u32::MAX), seq: p.seq, chunk: p.next_chunk };
+                let req = ChunkRequest {
+                    feed_index: u32::try_from(idx).unwrap_or(u32::MAX),
+                    seq: p.seq,
+                    chunk: p.next_chunk,
+                };
                 if !chnk.try_push(req) {
                     break 'feeds;
                 }

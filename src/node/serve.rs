@@ -94,7 +94,8 @@ impl<S: Store> Node<S> {
         let window = self.cfg.resend_window;
         let mut cursors: Vec<(FeedId, Seq, u32)> = Vec::with_capacity(chnk.requests.len());
         for req in &chnk.requests {
-            let Some(&fid) = usize::try_from(req.feed_index).ok().and_then(|i| self.goset.keys().get(i)) else {
+            let Some(&fid) = usize::try_from(req.feed_index).ok().and_then(|i| self.goset.keys().get(i))
+            else {
                 continue;
             };
             let (seq, nr) = (req.seq, req.chunk);

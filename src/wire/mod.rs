@@ -3,9 +3,9 @@
 pub mod bipf;
 pub mod chunk;
 pub mod entry;
+pub mod goset;
 pub mod packet;
 pub mod request;
-pub mod goset;
 pub mod varint;
 
 /// The 10-byte protocol prefix `tinyssb-v0` that starts every entry name and request DMX input.

@@ -34,7 +34,7 @@ impl Rng {
     }
     /// True with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 < p
+        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
     }
 }
 
@@ -69,7 +69,12 @@ impl LinkSpec {
         }
     }
     pub fn lossy(latency_ms: u64, loss: f64) -> LinkSpec {
-        LinkSpec { jitter: Duration(latency_ms), loss, kind: FaceKind::Broadcast, ..LinkSpec::reliable(latency_ms) }
+        LinkSpec {
+            jitter: Duration(latency_ms),
+            loss,
+            kind: FaceKind::Broadcast,
+            ..LinkSpec::reliable(latency_ms)
+        }
     }
 }
 
@@ -210,9 +215,7 @@ impl Sim {
     /// Moves every queued transmit onto the links.
     fn collect(&mut self) {
         for i in 0..self.nodes.len() {
-            loop {
-                let Some(node) = self.nodes[i].as_mut() else { break };
-                let Some(tx) = node.poll_transmit() else { break };
+            while let Some(tx) = self.nodes[i].as_mut().and_then(|n| n.poll_transmit()) {
                 self.sent += 1;
                 let id = tx.face.0 as usize;
                 let Some(link) = self.links.get_mut(id) else { continue };
@@ -313,8 +316,11 @@ impl Sim {
     }
 }
 
+/// One feed's bytes: its id, entries and chunks, in order.
+pub type FeedBytes = (FeedId, Vec<[u8; 120]>, Vec<[u8; 120]>);
+
 /// What a store holds, for comparing stores: every feed's entries and chunks.
-pub fn contents(store: &mut MemStore) -> Vec<(FeedId, Vec<[u8; 120]>, Vec<[u8; 120]>)> {
+pub fn contents(store: &mut MemStore) -> Vec<FeedBytes> {
     let mut fids = store.feeds();
     fids.sort();
     let mut out = Vec::new();
@@ -366,7 +372,11 @@ pub fn populated_store(
     for f in 0..feeds {
         let k = key(first_key + f);
         for _ in 0..entries {
-            let len = if rng.below(100) < chain_pct { 49 + rng.below(max_chain as u64 - 48) as usize } else { rng.below(49) as usize };
+            let len = if rng.below(100) < chain_pct {
+                49 + rng.below(max_chain as u64 - 48) as usize
+            } else {
+                rng.below(49) as usize
+            };
             let content: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
             node.publish(Instant(0), &k, &content).expect("publish");
         }
