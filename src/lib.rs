@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 pub mod crypto;
+pub mod feed;
 pub mod ids;
 pub mod store;
 pub mod time;

@@ -1,7 +1,9 @@
 //! Wire formats: every byte layout that crosses a link or lands on disk, with total decoders.
 
+pub mod bipf;
 pub mod chunk;
 pub mod entry;
+pub mod request;
 pub mod varint;
 
 /// The 10-byte protocol prefix `tinyssb-v0` that starts every entry name and request DMX input.

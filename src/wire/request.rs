@@ -1,0 +1,438 @@
+//! The request layer: the DMX values WANT and CHNK requests are sent on, and
+//! the typed request vectors they carry.
+//!
+//! A request packet is `dmx ‖ BIPF(vector)`. The two DMX values depend only on
+//! the GOset state (the XOR of all known feed ids), so peers that agree on the
+//! set of feeds listen on the same values. A WANT vector
+//! `[offset, seq_0, seq_1, ..]` asks for entry `seq_i` of the feed with index
+//! `(offset + i) mod n`; a CHNK vector `[[feed_index, seq, chunk_nr], ..]`
+//! asks for sidechain chunks. Decoding is strict: any value that is not a
+//! non-negative integer in range, and any byte after the vector, is an error.
+
+use super::bipf::{self, BipfError, Value};
+use super::{varint, MAX_PACKET, PFX};
+use crate::crypto::sha256_prefix;
+use crate::ids::{Dmx, Seq};
+use core::fmt;
+
+/// The largest BIPF body a request packet can carry: 120 bytes minus the 7-byte DMX.
+pub const MAX_BODY: usize = MAX_PACKET - Dmx::LEN;
+
+/// The DMX WANT requests are sent on: `H(PFX ‖ "want" ‖ state)[0..7]`.
+pub fn want_dmx(state: &[u8; 32]) -> Dmx {
+    Dmx(sha256_prefix(&[PFX, b"want", state]))
+}
+
+/// The DMX CHNK requests are sent on: `H(PFX ‖ "blob" ‖ state)[0..7]`.
+pub fn chnk_dmx(state: &[u8; 32]) -> Dmx {
+    Dmx(sha256_prefix(&[PFX, b"blob", state]))
+}
+
+/// Why a request body could not be decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestError {
+    /// The body is not valid BIPF.
+    Bipf(BipfError),
+    /// The body holds this many bytes after the vector.
+    TrailingBytes(usize),
+    /// The vector is not a list.
+    NotAList,
+    /// A WANT vector is empty: it has no offset.
+    MissingOffset,
+    /// The element at this index (of the outer list) is not an integer.
+    NotAnInt {
+        /// Index in the outer list.
+        index: usize,
+    },
+    /// The element at this index holds a number that is negative, zero where a seq is due, or above `u32::MAX`.
+    OutOfRange {
+        /// Index in the outer list.
+        index: usize,
+        /// The number found.
+        value: i64,
+    },
+    /// The CHNK element at this index is not a list of exactly three integers.
+    NotATriple {
+        /// Index in the outer list.
+        index: usize,
+    },
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::Bipf(e) => write!(f, "request body: {e}"),
+            RequestError::TrailingBytes(n) => write!(f, "{n} bytes after the request vector"),
+            RequestError::NotAList => f.write_str("request vector is not a list"),
+            RequestError::MissingOffset => f.write_str("WANT vector without offset"),
+            RequestError::NotAnInt { index } => write!(f, "request element {index} is not an integer"),
+            RequestError::OutOfRange { index, value } => {
+                write!(f, "request element {index} out of range: {value}")
+            }
+            RequestError::NotATriple { index } => {
+                write!(f, "CHNK element {index} is not [feed_index, seq, chunk_nr]")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RequestError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RequestError::Bipf(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<BipfError> for RequestError {
+    fn from(e: BipfError) -> Self {
+        RequestError::Bipf(e)
+    }
+}
+
+/// A WANT request: entry `seqs[i]` of the feed with index `(offset + i) mod n`, for `n` known feeds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WantVector {
+    /// Feed index that `seqs[0]` refers to; the reference rotates it between rounds.
+    pub offset: u32,
+    /// The next wanted seq of consecutive feeds (in GOset key order, wrapping), each at least 1.
+    pub seqs: Vec<Seq>,
+}
+
+/// One CHNK element: chunks from `chunk` on of the sidechain of entry `seq` of feed `feed_index`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkRequest {
+    /// Index of the feed in the GOset key order.
+    pub feed_index: u32,
+    /// The entry whose sidechain is meant (at least 1).
+    pub seq: Seq,
+    /// The first chunk wanted, counting from 0 (the number of chunks already held).
+    pub chunk: u32,
+}
+
+/// A CHNK request: a list of [`ChunkRequest`]s.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChnkVector {
+    /// The chunk requests in order.
+    pub requests: Vec<ChunkRequest>,
+}
+
+impl WantVector {
+    /// An empty WANT vector starting at `offset`.
+    pub fn new(offset: u32) -> Self {
+        WantVector { offset, seqs: Vec::new() }
+    }
+
+    /// Builds a vector from `offset` and as many of `seqs` as fit in one packet, in order.
+    pub fn fitting(offset: u32, seqs: impl IntoIterator<Item = Seq>) -> Self {
+        let mut v = WantVector::new(offset);
+        for s in seqs {
+            if !v.try_push(s) {
+                break;
+            }
+        }
+        v
+    }
+
+    /// The feed index element `i` of `seqs` refers to among `n_keys` feeds (`None` if `n_keys` is 0).
+    pub fn feed_index(&self, i: usize, n_keys: usize) -> Option<usize> {
+        let offset = usize::try_from(self.offset).ok()?;
+        offset.checked_rem(n_keys)?.checked_add(i.checked_rem(n_keys)?).map(|x| x % n_keys)
+    }
+
+    /// Appends `seq` if the encoded vector stays within [`MAX_BODY`]; returns whether it did.
+    pub fn try_push(&mut self, seq: Seq) -> bool {
+        let body = self
+            .seqs
+            .iter()
+            .fold(bipf::encoded_len(&int(self.offset)), |acc, s| acc + bipf::encoded_len(&int(s.0)));
+        let fits = fits(body, &int(seq.0));
+        if fits {
+            self.seqs.push(seq);
+        }
+        fits
+    }
+
+    /// The vector as a BIPF value: `[offset, seq_0, ..]`.
+    pub fn to_value(&self) -> Value {
+        let mut items = Vec::with_capacity(self.seqs.len() + 1);
+        items.push(int(self.offset));
+        items.extend(self.seqs.iter().map(|s| int(s.0)));
+        Value::List(items)
+    }
+
+    /// Length of [`Self::encode`]'s output.
+    pub fn encoded_len(&self) -> usize {
+        bipf::encoded_len(&self.to_value())
+    }
+
+    /// The BIPF body of the request.
+    pub fn encode(&self) -> Vec<u8> {
+        bipf::encode(&self.to_value())
+    }
+
+    /// The request packet `dmx ‖ body`.
+    pub fn to_packet(&self, dmx: &Dmx) -> Vec<u8> {
+        packet(dmx, &self.to_value())
+    }
+
+    /// Decodes a request body (the packet without its DMX).
+    pub fn decode(body: &[u8]) -> Result<Self, RequestError> {
+        let items = list_body(body)?;
+        let (first, rest) = items.split_first().ok_or(RequestError::MissingOffset)?;
+        let offset = number(first, 0, 0)?;
+        let seqs =
+            rest.iter().enumerate().map(|(i, v)| number(v, i + 1, 1).map(Seq)).collect::<Result<_, _>>()?;
+        Ok(WantVector { offset, seqs })
+    }
+}
+
+impl ChunkRequest {
+    /// The element as a BIPF value: `[feed_index, seq, chunk]`.
+    pub fn to_value(&self) -> Value {
+        Value::List(vec![int(self.feed_index), int(self.seq.0), int(self.chunk)])
+    }
+
+    /// Reads element `index` of a CHNK vector.
+    fn from_value(v: &Value, index: usize) -> Result<Self, RequestError> {
+        match v.as_list() {
+            Some([f, s, c]) => Ok(ChunkRequest {
+                feed_index: number(f, index, 0)?,
+                seq: Seq(number(s, index, 1)?),
+                chunk: number(c, index, 0)?,
+            }),
+            _ => Err(RequestError::NotATriple { index }),
+        }
+    }
+}
+
+impl ChnkVector {
+    /// Builds a vector from as many of `requests` as fit in one packet, in order.
+    pub fn fitting(requests: impl IntoIterator<Item = ChunkRequest>) -> Self {
+        let mut v = ChnkVector::default();
+        for r in requests {
+            if !v.try_push(r) {
+                break;
+            }
+        }
+        v
+    }
+
+    /// Appends `request` if the encoded vector stays within [`MAX_BODY`]; returns whether it did.
+    pub fn try_push(&mut self, request: ChunkRequest) -> bool {
+        let body = self.requests.iter().map(|r| bipf::encoded_len(&r.to_value())).sum();
+        let fits = fits(body, &request.to_value());
+        if fits {
+            self.requests.push(request);
+        }
+        fits
+    }
+
+    /// The vector as a BIPF value: `[[feed_index, seq, chunk], ..]`.
+    pub fn to_value(&self) -> Value {
+        Value::List(self.requests.iter().map(ChunkRequest::to_value).collect())
+    }
+
+    /// Length of [`Self::encode`]'s output.
+    pub fn encoded_len(&self) -> usize {
+        bipf::encoded_len(&self.to_value())
+    }
+
+    /// The BIPF body of the request.
+    pub fn encode(&self) -> Vec<u8> {
+        bipf::encode(&self.to_value())
+    }
+
+    /// The request packet `dmx ‖ body`.
+    pub fn to_packet(&self, dmx: &Dmx) -> Vec<u8> {
+        packet(dmx, &self.to_value())
+    }
+
+    /// Decodes a request body (the packet without its DMX).
+    pub fn decode(body: &[u8]) -> Result<Self, RequestError> {
+        let requests = list_body(body)?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| ChunkRequest::from_value(v, i))
+            .collect::<Result<_, _>>()?;
+        Ok(ChnkVector { requests })
+    }
+}
+
+/// A `u32` as a BIPF integer value.
+fn int(n: u32) -> Value {
+    Value::Int(i64::from(n))
+}
+
+/// Whether a list whose elements take `body` bytes still fits in [`MAX_BODY`] with `item` appended.
+fn fits(body: usize, item: &Value) -> bool {
+    let body = body + bipf::encoded_len(item);
+    varint::encoded_len((body as u64) << 3) + body <= MAX_BODY
+}
+
+/// `dmx ‖ BIPF(v)`.
+fn packet(dmx: &Dmx, v: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(MAX_PACKET);
+    out.extend_from_slice(dmx.as_bytes());
+    bipf::encode_into(v, &mut out);
+    out
+}
+
+/// Decodes `body` as exactly one BIPF list and returns its elements.
+fn list_body(body: &[u8]) -> Result<Vec<Value>, RequestError> {
+    let (v, used) = bipf::decode_prefix(body)?;
+    if used != body.len() {
+        return Err(RequestError::TrailingBytes(body.len() - used));
+    }
+    match v {
+        Value::List(items) => Ok(items),
+        _ => Err(RequestError::NotAList),
+    }
+}
+
+/// Reads element `index` as an integer in `min..=u32::MAX`.
+fn number(v: &Value, index: usize, min: u32) -> Result<u32, RequestError> {
+    let n = v.as_int().ok_or(RequestError::NotAnInt { index })?;
+    u32::try_from(n).ok().filter(|&x| x >= min).ok_or(RequestError::OutOfRange { index, value: n })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quickcheck::quickcheck;
+
+    fn body(v: &Value) -> Vec<u8> {
+        bipf::encode(v)
+    }
+
+    fn list(items: Vec<Value>) -> Value {
+        Value::List(items)
+    }
+
+    #[test]
+    fn rejects_malformed_vectors() {
+        let i = Value::Int;
+        let want = |v: Value| WantVector::decode(&body(&v));
+        assert_eq!(want(list(vec![])), Err(RequestError::MissingOffset));
+        assert_eq!(want(i(0)), Err(RequestError::NotAList));
+        assert_eq!(want(list(vec![i(-1)])), Err(RequestError::OutOfRange { index: 0, value: -1 }));
+        assert_eq!(want(list(vec![i(0), i(0)])), Err(RequestError::OutOfRange { index: 1, value: 0 }));
+        let big = i64::from(u32::MAX) + 1;
+        assert_eq!(want(list(vec![i(0), i(big)])), Err(RequestError::OutOfRange { index: 1, value: big }));
+        assert_eq!(want(list(vec![i(0), Value::None])), Err(RequestError::NotAnInt { index: 1 }));
+        assert_eq!(WantVector::decode(&[0x14, 0x0a, 0x00, 0x00]), Err(RequestError::TrailingBytes(1)));
+        assert_eq!(WantVector::decode(&[0x14, 0x0a]), Err(RequestError::Bipf(BipfError::Truncated)));
+
+        let chnk = |v: Value| ChnkVector::decode(&body(&v));
+        assert_eq!(chnk(list(vec![i(1)])), Err(RequestError::NotATriple { index: 0 }));
+        let triple = list(vec![i(0), i(1), i(0)]);
+        assert_eq!(
+            chnk(list(vec![triple.clone(), list(vec![i(0), i(1)])])),
+            Err(RequestError::NotATriple { index: 1 })
+        );
+        assert_eq!(
+            chnk(list(vec![list(vec![i(0), i(1), i(0), i(0)])])),
+            Err(RequestError::NotATriple { index: 0 })
+        );
+        assert_eq!(
+            chnk(list(vec![list(vec![i(0), i(0), i(0)])])),
+            Err(RequestError::OutOfRange { index: 0, value: 0 })
+        );
+        assert_eq!(
+            chnk(list(vec![list(vec![i(0), i(1), i(-3)])])),
+            Err(RequestError::OutOfRange { index: 0, value: -3 })
+        );
+        assert_eq!(
+            chnk(list(vec![list(vec![i(0), i(1), Value::from("x")])])),
+            Err(RequestError::NotAnInt { index: 0 })
+        );
+        assert_eq!(chnk(triple.clone()), Err(RequestError::NotATriple { index: 0 }));
+    }
+
+    #[test]
+    fn feed_index_wraps() {
+        let w = WantVector { offset: 3, seqs: vec![Seq(1); 4] };
+        let idx: Vec<_> = (0..4).map(|i| w.feed_index(i, 5)).collect();
+        assert_eq!(idx, vec![Some(3), Some(4), Some(0), Some(1)]);
+        assert_eq!(w.feed_index(0, 0), None);
+        let w = WantVector { offset: u32::MAX, seqs: vec![] };
+        assert_eq!(w.feed_index(usize::MAX, 7), Some(((u32::MAX as usize % 7) + usize::MAX % 7) % 7));
+    }
+
+    #[test]
+    fn fitting_fills_the_packet() {
+        // Seqs of 2^31 take 6 bytes each: (113 - 2 tag - 2 offset) / 6 = 18 fit.
+        let w = WantVector::fitting(0, std::iter::repeat(Seq(1 << 31)));
+        assert_eq!(w.seqs.len(), 18);
+        assert!(w.to_packet(&Dmx([0; 7])).len() <= MAX_PACKET);
+        // One-byte seqs: 2-byte elements after a 2-byte tag and a 2-byte offset: 54 seqs, 112 bytes.
+        let w = WantVector::fitting(0, std::iter::repeat(Seq(1)));
+        assert_eq!(w.seqs.len(), 54);
+        assert_eq!(w.encoded_len(), 112);
+        let c = ChnkVector::fitting(std::iter::repeat(ChunkRequest { feed_index: 1, seq: Seq(2), chunk: 3 }));
+        // Each triple is 7 bytes; 111 / 7 = 15.
+        assert_eq!(c.requests.len(), 15);
+    }
+
+    fn want_of(offset: u32, seqs: Vec<u32>) -> WantVector {
+        WantVector { offset, seqs: seqs.into_iter().map(|s| Seq(s.max(1))).collect() }
+    }
+
+    fn chnk_of(items: Vec<(u32, u32, u32)>) -> ChnkVector {
+        ChnkVector {
+            requests: items
+                .into_iter()
+                .map(|(f, s, c)| ChunkRequest { feed_index: f, seq: Seq(s.max(1)), chunk: c })
+                .collect(),
+        }
+    }
+
+    quickcheck! {
+        fn want_round_trip(offset: u32, seqs: Vec<u32>) -> bool {
+            let w = want_of(offset, seqs);
+            let b = w.encode();
+            b.len() == w.encoded_len() && WantVector::decode(&b) == Ok(w)
+        }
+
+        fn chnk_round_trip(items: Vec<(u32, u32, u32)>) -> bool {
+            let c = chnk_of(items);
+            let b = c.encode();
+            b.len() == c.encoded_len() && ChnkVector::decode(&b) == Ok(c)
+        }
+
+        fn want_fitting_is_maximal(offset: u32, seqs: Vec<u32>) -> bool {
+            let all = want_of(offset, seqs.clone()).seqs;
+            let w = WantVector::fitting(offset, all.iter().copied());
+            let fits = w.encoded_len() <= MAX_BODY && all.starts_with(&w.seqs);
+            match all.get(w.seqs.len()) {
+                None => fits,
+                Some(&next) => {
+                    let mut more = w.clone();
+                    more.seqs.push(next);
+                    fits && more.encoded_len() > MAX_BODY
+                }
+            }
+        }
+
+        fn chnk_fitting_is_maximal(items: Vec<(u32, u32, u32)>) -> bool {
+            let all = chnk_of(items).requests;
+            let c = ChnkVector::fitting(all.iter().copied());
+            let fits = c.encoded_len() <= MAX_BODY && all.starts_with(&c.requests);
+            match all.get(c.requests.len()) {
+                None => fits,
+                Some(&next) => {
+                    let mut more = c.clone();
+                    more.requests.push(next);
+                    fits && more.encoded_len() > MAX_BODY
+                }
+            }
+        }
+
+        fn decode_is_total(bytes: Vec<u8>) -> bool {
+            let _ = WantVector::decode(&bytes);
+            let _ = ChnkVector::decode(&bytes);
+            true
+        }
+    }
+}
