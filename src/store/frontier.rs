@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::tmp_bipf::{self as bipf, Value};
 use crate::ids::{HashPtr, MsgId};
+use crate::wire::bipf::{self, Value};
 
 /// One pending sidechain as `frontier.bin` records it (`pend_sc[seq]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,7 +11,6 @@
 mod frontier;
 pub mod fs;
 pub mod mem;
-mod tmp_bipf;
 
 use crate::ids::{FeedId, HashPtr, MsgId, Seq};
 use crate::wire::chunk::{Chunk, CHUNK_LEN};

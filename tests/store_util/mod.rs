@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use tinyssb::crypto::Keypair;
-use tinyssb::store::Store;
+use tinyssb::store::{Frontier, Store};
 use tinyssb::wire::chunk::Chunk;
 use tinyssb::wire::entry::Entry;
-use tinyssb::{FeedId, HashPtr, MsgId, Seq};
+use tinyssb::{FeedId, Seq};
 
 pub fn hex(s: &str) -> Vec<u8> {
     tinyssb::ids::from_hex(s).unwrap()
@@ -37,66 +37,35 @@ pub fn sample_datadir() -> tempfile::TempDir {
     tmp
 }
 
-/// An authored entry with its sidechain.
-#[derive(Clone, Debug)]
-pub struct Authored {
-    pub entry: Entry,
-    pub msg_id: MsgId,
-    pub chunks: Vec<Chunk>,
-}
+pub use tinyssb::feed::Authored;
 
-/// A feed author for tests: signs plain48 and chain20 entries following the reference's rules.
+/// A feed author for tests, on top of the crate's authoring functions.
 #[derive(Clone, Debug)]
 pub struct Author {
     pub key: Keypair,
-    pub seq: u32,
-    pub prev: MsgId,
+    pub at: Frontier,
 }
 
 impl Author {
     pub fn new(seed: u8) -> Author {
         let key = Keypair::from_seed(&[seed; 32]);
-        let prev = key.feed_id().genesis_prev();
-        Author { key, seq: 0, prev }
+        let at = Frontier { seq: Seq(0), prev: key.feed_id().genesis_prev() };
+        Author { key, at }
     }
 
     pub fn fid(&self) -> FeedId {
         self.key.feed_id()
     }
 
-    /// Next entry: plain48 if `content` is `None`, else chain20 with that content.
+    /// Next entry: plain48 (payload starts with the seq) if `content` is `None`, else chain20.
     pub fn next(&mut self, content: Option<&[u8]>) -> Authored {
-        let seq = Seq(self.seq + 1);
-        let mut payload = [0u8; 48];
-        let mut chunks = Vec::new();
-        let type_byte = match content {
-            None => {
-                payload[0] = seq.0 as u8;
-                0
-            }
-            Some(c) => {
-                let mut head = Vec::new();
-                tinyssb::wire::varint::encode(c.len() as u64, &mut head);
-                let room = 28 - head.len();
-                let (inline, rest) = c.split_at(c.len().min(room));
-                head.extend_from_slice(inline);
-                payload[..head.len()].copy_from_slice(&head);
-                let mut ptr = HashPtr::NULL;
-                for piece in rest.chunks(100).rev() {
-                    let ch = Chunk::new(piece, &ptr);
-                    ptr = ch.hash();
-                    chunks.push(ch);
-                }
-                chunks.reverse();
-                payload[28..].copy_from_slice(&ptr.0);
-                1
-            }
+        let a = match content {
+            None => tinyssb::feed::author_plain48(&self.key, &self.at, &[self.at.seq.0 as u8 + 1]),
+            Some(c) => tinyssb::feed::author_chain20(&self.key, &self.at, c),
         };
-        let entry = Entry::sign(&self.key, seq, &self.prev, type_byte, &payload);
-        let msg_id = entry.msg_id(&self.fid(), seq, &self.prev);
-        self.seq = seq.0;
-        self.prev = msg_id;
-        Authored { entry, msg_id, chunks }
+        let a = a.unwrap();
+        self.at = a.frontier;
+        a
     }
 }
 
