@@ -26,8 +26,18 @@ impl<S: Store> Node<S> {
             }
             self.on_goset_changed(now);
         }
-        for reply in outcome.send {
-            self.broadcast(&reply);
+        for reply in &outcome.send {
+            self.broadcast(reply);
+        }
+        // Our set changed: show the whole new set at once, so a peer that still differs notices
+        // now rather than at the next round.
+        if !outcome.learned.is_empty() {
+            if let Some(claim) = self.goset.full_claim() {
+                let full = GosetMsg::Claim(claim);
+                if !outcome.send.contains(&full) {
+                    self.broadcast(&full);
+                }
+            }
         }
     }
 
