@@ -35,7 +35,7 @@ const HELP_PER_ROUND: usize = 3;
 /// Novelties a node may send per round.
 const NOVELTY_PER_ROUND: usize = 1;
 /// Default number of immediate replies per round.
-pub const DEFAULT_REPLY_BUDGET: usize = 128;
+pub const DEFAULT_REPLY_BUDGET: usize = 512;
 
 /// Tunables of a [`GoSet`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,8 +82,9 @@ pub struct GoSet {
     novelties: VecDeque<FeedId>,
     novelty_credit: usize,
     replies_left: usize,
-    /// Messages sent since the last round; an identical one is not sent again before the next.
-    sent: Vec<GosetMsg>,
+    /// Claims answered since the last round, with our state at the time: the same claim reaching
+    /// the same state is not answered twice before the next round.
+    answered: Vec<(Claim, [u8; 32])>,
     largest_span: u8,
     next_round: Option<Instant>,
 }
@@ -112,7 +113,7 @@ impl GoSet {
             novelties: VecDeque::new(),
             novelty_credit: NOVELTY_PER_ROUND,
             replies_left: config.reply_budget,
-            sent: Vec::new(),
+            answered: Vec::new(),
             largest_span: 0,
             next_round: None,
         }
@@ -210,7 +211,7 @@ impl GoSet {
     /// smallest first, within the per-round ask and help budgets. Resets the reply budget.
     pub fn round(&mut self) -> Vec<GosetMsg> {
         self.replies_left = self.config.reply_budget;
-        self.sent.clear();
+        self.answered.clear();
         let mut out: Vec<GosetMsg> = self.full_claim().map(GosetMsg::Claim).into_iter().collect();
         for _ in 0..NOVELTY_PER_ROUND {
             out.extend(self.novelties.pop_front().map(GosetMsg::Novelty));
@@ -234,13 +235,12 @@ impl GoSet {
             }
             if helps > 0 {
                 helps -= 1;
-                self.help(m.lo, m.hi, &mut out);
+                self.help(&m, false, &mut out);
             } else {
                 self.pending.push(c);
             }
         }
         self.pending.truncate(RETAIN_AFTER_ROUND);
-        self.sent.extend_from_slice(&out);
         out
     }
 
@@ -282,20 +282,22 @@ impl GoSet {
             self.learn(c.hi, outcome);
         }
         let Some(m) = self.mismatch(c) else { return };
-        let mut replies = Vec::new();
-        if m.ours <= m.theirs {
-            replies.extend(self.claim(m.lo, m.hi).map(GosetMsg::Claim));
+        let seen = (*c, self.state());
+        if self.answered.contains(&seen) {
+            return;
         }
+        // Unlike the round, always show our view of the span: even with more keys than the peer we
+        // may lack some of its keys, which only its help (triggered by our claim) can reveal.
+        let mut replies: Vec<GosetMsg> = self.claim(m.lo, m.hi).map(GosetMsg::Claim).into_iter().collect();
         if m.ours >= m.theirs {
-            self.help(m.lo, m.hi, &mut replies);
+            self.help(&m, true, &mut replies);
         }
-        replies.retain(|r| !self.sent.contains(r));
         if m.ours < m.theirs || replies.len() > self.replies_left {
             self.add_pending(*c);
         }
         if replies.len() <= self.replies_left {
             self.replies_left -= replies.len();
-            self.sent.extend_from_slice(&replies);
+            self.answered.push(seen);
             outcome.send.append(&mut replies);
         }
     }
@@ -327,14 +329,22 @@ impl GoSet {
         })
     }
 
-    /// Offers the inside of our span `lo..=hi` (its endpoints are known to the peer): a novelty for
-    /// one key, one claim for two or three keys, else claims over the two halves.
-    fn help(&self, lo: usize, hi: usize, out: &mut Vec<GosetMsg>) {
-        let (lo, Some(hi)) = (lo + 1, hi.checked_sub(1)) else { return };
+    /// Offers the inside of our span `m.lo..=m.hi` (its endpoints are known to the peer): a novelty
+    /// for one key, one claim for two or three keys, else claims over the two halves. With `dump`,
+    /// a peer that knows only the endpoints (count 2) gets the whole inside at once, two keys per claim.
+    fn help(&self, m: &Mismatch, dump: bool, out: &mut Vec<GosetMsg>) {
+        let (lo, Some(hi)) = (m.lo + 1, m.hi.checked_sub(1)) else { return };
         if lo > hi {
             return;
         }
-        if lo == hi {
+        if dump && m.theirs <= 2 {
+            for pair in (lo..=hi).step_by(2) {
+                out.extend(match self.claim(pair, pair + 1) {
+                    Some(c) if pair < hi => Some(GosetMsg::Claim(c)),
+                    _ => self.keys.get(pair).copied().map(GosetMsg::Novelty),
+                });
+            }
+        } else if lo == hi {
             out.extend(self.keys.get(lo).copied().map(GosetMsg::Novelty));
         } else if hi - lo <= 2 {
             out.extend(self.claim(lo, hi).map(GosetMsg::Claim));

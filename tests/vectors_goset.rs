@@ -179,11 +179,14 @@ fn keys_from(seed: u64, n: usize) -> Vec<FeedId> {
 
 /// Two sets exchange messages until they agree. One exchange delivers everything each side has
 /// queued to the other; when both queues are empty both sides run a periodic round (counted as
-/// an exchange too). Returns the number of exchanges, or `None` if they did not agree in `limit`.
-fn converge(a_keys: &[FeedId], b_keys: &[FeedId], limit: usize) -> Option<usize> {
+/// an exchange too). Returns the number of exchanges and of packets sent, or `None` if they did
+/// not agree in `limit` exchanges.
+fn converge(a_keys: &[FeedId], b_keys: &[FeedId], limit: usize) -> Option<(usize, usize)> {
     let (mut a, mut b) = (set_of(a_keys), set_of(b_keys));
     let (mut to_b, mut to_a) = (a.round(), b.round());
+    let mut packets = 0;
     for exchange in 1..=limit {
+        packets += to_a.len() + to_b.len();
         let (mut next_b, mut next_a) = (Vec::new(), Vec::new());
         for m in to_b.drain(..) {
             next_a.extend(b.handle(&GosetMsg::from_packet(&m.to_packet()).unwrap()).send);
@@ -193,7 +196,7 @@ fn converge(a_keys: &[FeedId], b_keys: &[FeedId], limit: usize) -> Option<usize>
         }
         if a.keys() == b.keys() {
             assert_eq!(a.state(), b.state());
-            return Some(exchange);
+            return Some((exchange, packets));
         }
         if next_a.is_empty() && next_b.is_empty() {
             next_b = a.round();
@@ -217,20 +220,23 @@ fn split(seed: u64, total: usize, only_a: usize, only_b: usize) -> (Vec<FeedId>,
 fn converges_on_20_and_100_keys() {
     let mut report = Vec::new();
     for (total, only_a, only_b, bound) in
-        [(20, 10, 10, 12), (100, 50, 50, 40), (100, 100, 0, 40), (100, 5, 5, 30)]
+        [(20, 10, 10, 8), (100, 50, 50, 40), (100, 100, 0, 6), (100, 5, 5, 30)]
     {
         let mut worst = 0;
         let mut sum = 0;
+        let mut packets = 0;
         for seed in 0..20 {
             let (a, b) = split(seed, total, only_a, only_b);
-            let n = converge(&a, &b, bound)
+            let (n, p) = converge(&a, &b, bound)
                 .unwrap_or_else(|| panic!("{total} keys {only_a}/{only_b} seed {seed}"));
             worst = worst.max(n);
             sum += n;
+            packets += p;
         }
         report.push(format!(
-            "{total} keys, {only_a} only in A, {only_b} only in B: worst {worst}, mean {}",
-            sum as f64 / 20.0
+            "{total} keys, {only_a} only in A, {only_b} only in B: exchanges worst {worst}, mean {}; packets mean {}",
+            sum as f64 / 20.0,
+            packets as f64 / 20.0
         ));
     }
     println!("{}", report.join("\n"));
@@ -257,4 +263,60 @@ fn reference_default_config() {
     let g = GoSet::new(Config { cap: 1000, ..Config::default() });
     assert_eq!(g.cap(), 255);
     assert_eq!(GoSet::default().cap(), 100);
+}
+
+quickcheck! {
+    fn span_xor_matches_naive(seed: u64, n: u8, lo: u8, hi: u8) -> TestResult {
+        let keys = keys_from(seed, usize::from(n % 101));
+        let g = set_of(&keys);
+        let (lo, hi) = (usize::from(lo), usize::from(hi));
+        let Some(c) = g.claim(lo, hi) else {
+            return TestResult::from_bool(lo > hi || hi >= g.len());
+        };
+        let mut xor = [0u8; 32];
+        for k in &g.keys()[lo..=hi] {
+            for (x, b) in xor.iter_mut().zip(k.0) {
+                *x ^= b;
+            }
+        }
+        let full = g.full_claim().map(|f| f.xor);
+        TestResult::from_bool(
+            c.xor == xor && usize::from(c.count) == hi - lo + 1 && full == Some(g.state()) && g.keys().is_sorted(),
+        )
+    }
+
+    fn handle_never_breaks_invariants(seed: u64, msgs: Vec<(u8, u8, u8, bool)>) -> bool {
+        let keys = keys_from(seed, 30);
+        let mut g = set_of(&keys[..10]);
+        for (i, j, count, novelty) in msgs {
+            let (a, b) = (keys[usize::from(i) % 30], keys[usize::from(j) % 30]);
+            let msg = if novelty {
+                GosetMsg::Novelty(a)
+            } else {
+                GosetMsg::Claim(tinyssb::wire::goset::Claim { lo: a, hi: b, xor: keys[usize::from(count) % 30].0, count })
+            };
+            let out = g.handle(&msg);
+            if out.send.len() > 600 || g.pending().len() > tinyssb::goset::MAX_PENDING {
+                return false;
+            }
+        }
+        let mut state = [0u8; 32];
+        for k in g.keys() {
+            for (x, b) in state.iter_mut().zip(k.0) {
+                *x ^= b;
+            }
+        }
+        g.keys().is_sorted() && g.state() == state && g.len() <= g.cap()
+    }
+}
+
+#[test]
+fn poll_round_runs_every_15_seconds() {
+    use tinyssb::time::{Duration, Instant};
+    let mut g = set_of(&keys_from(1, 3));
+    assert_eq!(g.next_round(), None);
+    assert_eq!(g.poll_round(Instant(1000)).len(), 1);
+    assert_eq!(g.next_round(), Some(Instant(1000) + Duration::from_secs(15)));
+    assert!(g.poll_round(Instant(15_999)).is_empty());
+    assert_eq!(g.poll_round(Instant(16_000)).len(), 1);
 }
