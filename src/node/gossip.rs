@@ -7,6 +7,9 @@ use crate::time::Instant;
 use crate::wire::goset::GosetMsg;
 use crate::wire::packet::Packet;
 
+/// Delay of the next GOset round after the set grew (instead of the full period).
+const GROWING_ROUND: crate::time::Duration = crate::time::Duration::from_millis(500);
+
 impl<S: Store> Node<S> {
     /// A GOset packet (after its DMX) from `face`.
     pub(super) fn handle_goset(&mut self, now: Instant, face: FaceId, body: &[u8]) {
@@ -32,6 +35,9 @@ impl<S: Store> Node<S> {
         // Our set changed: show the whole new set at once, so a peer that still differs notices
         // now rather than at the next round.
         if !outcome.learned.is_empty() {
+            // While the set is growing, run the next round soon: its pending-claim work
+            // finishes what the immediate answers left open.
+            self.goset_due = self.goset_due.min(now + GROWING_ROUND);
             if let Some(claim) = self.goset.full_claim() {
                 let full = GosetMsg::Claim(claim);
                 if !outcome.send.contains(&full) {
