@@ -178,3 +178,44 @@ fn five_hundred_concurrent_clients() {
     assert_eq!(server.stats().packets_out, N as u64);
     assert_eq!(server.connection_count(), 0);
 }
+
+#[test]
+fn slow_reader_hits_the_write_bound_and_stays_connected() {
+    let cfg = WsConfig { max_write_buffer: 8 * 1024, ..WsConfig::default() };
+    let mut server = WsServer::bind(0, any_port(), cfg).unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut h = Harness::new();
+    server.register(h.poll.registry()).unwrap();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let reader = std::thread::spawn(move || {
+        let (mut ws, _) =
+            tungstenite::client(format!("ws://{addr}/").as_str(), TcpStream::connect(addr).unwrap()).unwrap();
+        // Read nothing until told to, then count what arrives.
+        wait.recv().unwrap();
+        ws.get_mut().set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        let mut n = 0u64;
+        while let Ok(Message::Binary(_)) = ws.read() {
+            n += 1;
+        }
+        n
+    });
+    h.run_until(&mut [&mut server], Duration::from_secs(5), |evs| ups(evs, 0) == 1);
+    let peer = server.peers()[0];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.stats().drop_queue_full == 0 && Instant::now() < deadline {
+        for _ in 0..1000 {
+            server.send(Dest::Peer(peer), &[0xAB; 120]);
+        }
+        h.turn(&mut [&mut server]);
+    }
+    let stats = *server.stats();
+    assert!(stats.drop_queue_full > 0, "{stats:?}");
+    assert_eq!(server.peers(), vec![peer]);
+    go.send(()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !reader.is_finished() && Instant::now() < deadline {
+        h.turn(&mut [&mut server]);
+    }
+    // Everything not dropped was delivered.
+    assert_eq!(reader.join().unwrap(), stats.packets_out);
+}
