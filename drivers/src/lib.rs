@@ -1,2 +1,14 @@
 //! Blocking mio drivers that plug the sans-IO [`tinyssb`] engine into real I/O.
+//!
+//! Every transport is a [`face::Face`]: websocket server and client
+//! ([`ws`]), UDP unicast and multicast ([`udp`]) and KISS over a serial
+//! device ([`kiss`], [`serial`]).
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod crc;
+pub mod face;
+pub mod kiss;
+pub mod serial;
+pub mod udp;
+pub mod ws;

@@ -1,0 +1,153 @@
+//! The uniform shape shared by every transport ("face"): peer ids, events,
+//! destinations, mio token allocation and per-face counters.
+//!
+//! A face owns one or more mio sources. The main loop registers it once, hands
+//! it every mio event whose token falls into the face's token range
+//! ([`face_of`]), queues packets with [`Face::send`] and calls [`Face::flush`]
+//! once per loop turn so that queued output is written in batches. All queues
+//! are bounded: when one is full the packet is dropped and counted in
+//! [`FaceStats`], never buffered without limit.
+
+use std::fmt;
+use std::io;
+use std::time::Instant;
+
+use mio::event::Event;
+use mio::{Registry, Token};
+
+/// Largest packet a face accepts or emits. tinySSB packets are at most 120
+/// bytes; a little slack tolerates peers that append trailers of their own.
+pub const MAX_PACKET: usize = 128;
+
+/// Number of mio tokens reserved for each face (face `i` owns
+/// `i * TOKENS_PER_FACE .. (i + 1) * TOKENS_PER_FACE`).
+pub const TOKENS_PER_FACE: usize = 1 << 24;
+
+/// The face index a mio token belongs to.
+pub fn face_of(token: Token) -> usize {
+    token.0 / TOKENS_PER_FACE
+}
+
+/// The `local`-th token of face `face`.
+pub(crate) fn token(face: usize, local: usize) -> Token {
+    Token(face * TOKENS_PER_FACE + local)
+}
+
+/// The face-local part of a token.
+pub(crate) fn local_of(token: Token) -> usize {
+    token.0 % TOKENS_PER_FACE
+}
+
+/// A neighbour as seen by one face. Ids are unique within a face for its whole
+/// lifetime: a new connection never reuses the id of a closed one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u64);
+
+impl fmt::Display for PeerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "peer#{}", self.0)
+    }
+}
+
+/// Something a face reports to the main loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaceEvent {
+    /// A neighbour became reachable (connection established, face opened).
+    Up(PeerId),
+    /// A neighbour went away; its id is never used again.
+    Down(PeerId),
+    /// A packet (at most [`MAX_PACKET`] bytes, trailers removed) arrived from a neighbour.
+    Packet(PeerId, Vec<u8>),
+}
+
+/// Where [`Face::send`] delivers a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dest {
+    /// One neighbour.
+    Peer(PeerId),
+    /// Every neighbour of the face (a broadcast face has just one).
+    All,
+}
+
+/// Counters kept by every face. They only grow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FaceStats {
+    /// Packets handed to the main loop.
+    pub packets_in: u64,
+    /// Packets handed to the operating system (or to a connection's write buffer).
+    pub packets_out: u64,
+    /// Received packets dropped because they were empty or longer than the face allows.
+    pub drop_size_in: u64,
+    /// Packets given to `send` dropped because they were empty or too long.
+    pub drop_size_out: u64,
+    /// Received packets dropped because their CRC32 trailer did not match.
+    pub drop_bad_crc: u64,
+    /// Outgoing packets dropped because a bounded queue was full.
+    pub drop_queue_full: u64,
+    /// Outgoing packets dropped because the destination peer is unknown or not ready.
+    pub drop_no_peer: u64,
+    /// Received frames dropped because the framing was broken (bad KISS escape).
+    pub drop_framing: u64,
+    /// Connections closed because the peer broke the protocol (text frame, oversize, garbage).
+    pub closed_protocol: u64,
+    /// Connections lost to I/O errors or closed by the peer.
+    pub closed_io: u64,
+    /// Incoming connections refused because the face was at its connection limit.
+    pub refused: u64,
+}
+
+/// A transport driven by mio readiness events.
+pub trait Face {
+    /// Registers the face's sources with `registry`. Called once, before any
+    /// other method; a face may report [`FaceEvent::Up`] for static
+    /// neighbours on the first [`Face::flush`].
+    fn register(&mut self, registry: &Registry) -> io::Result<()>;
+
+    /// Handles one readiness event whose token belongs to this face,
+    /// appending what happened to `out`.
+    fn on_ready(&mut self, registry: &Registry, event: &Event, out: &mut Vec<FaceEvent>);
+
+    /// Queues `pkt` for `dest`. Never blocks; drops and counts on overflow.
+    fn send(&mut self, dest: Dest, pkt: &[u8]);
+
+    /// Writes queued output until the OS would block and sets each source's
+    /// interest accordingly (WRITABLE only while output is pending).
+    fn flush(&mut self, registry: &Registry, out: &mut Vec<FaceEvent>);
+
+    /// The neighbours currently reachable through this face.
+    fn peers(&self) -> Vec<PeerId>;
+
+    /// This face's counters.
+    fn stats(&self) -> &FaceStats;
+
+    /// The next moment [`Face::on_deadline`] wants to run, if any.
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Runs timer-driven work (e.g. reconnecting) that is due at `now`.
+    fn on_deadline(&mut self, _registry: &Registry, _now: Instant, _out: &mut Vec<FaceEvent>) {}
+}
+
+/// Whether an I/O error only means "try again when ready".
+pub(crate) fn would_block(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// Whether an I/O error is a transient interruption worth retrying at once.
+pub(crate) fn interrupted(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Interrupted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_map_back_to_their_face() {
+        let t = token(3, 17);
+        assert_eq!(face_of(t), 3);
+        assert_eq!(local_of(t), 17);
+        assert_eq!(face_of(token(0, TOKENS_PER_FACE - 1)), 0);
+    }
+}

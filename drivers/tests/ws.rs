@@ -1,0 +1,221 @@
+//! Websocket server and client faces on 127.0.0.1.
+mod common;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::{packets, Harness};
+use tinyssb_drivers::face::{Dest, Face, FaceEvent};
+use tinyssb_drivers::ws::{raise_fd_limit, Backoff, ClientState, WsClient, WsConfig, WsServer};
+use tungstenite::Message;
+
+fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn ups(evs: &[(usize, FaceEvent)], face: usize) -> usize {
+    evs.iter().filter(|(i, e)| *i == face && matches!(e, FaceEvent::Up(_))).count()
+}
+
+fn downs(evs: &[(usize, FaceEvent)], face: usize) -> usize {
+    evs.iter().filter(|(i, e)| *i == face && matches!(e, FaceEvent::Down(_))).count()
+}
+
+#[test]
+fn client_and_server_exchange_and_misbehaving_peers_are_cut_off() {
+    let mut server = WsServer::bind(0, any_port(), WsConfig::default()).unwrap();
+    let addr = server.local_addr().unwrap();
+    let url = format!("ws://{addr}/tinyssb");
+    let mut client = WsClient::new(1, &url, WsConfig::default(), Backoff::default()).unwrap();
+    let mut h = Harness::new();
+    server.register(h.poll.registry()).unwrap();
+    client.register(h.poll.registry()).unwrap();
+
+    h.run_until(&mut [&mut server, &mut client], Duration::from_secs(5), |evs| {
+        ups(evs, 0) == 1 && ups(evs, 1) == 1
+    });
+    assert_eq!(client.state(), ClientState::Open);
+    let server_peer = server.peers()[0];
+
+    for i in 0..100u8 {
+        client.send(Dest::All, &[i; 120]);
+        server.send(Dest::Peer(server_peer), &[i, i]);
+    }
+    let evs = h.run_until(&mut [&mut server, &mut client], Duration::from_secs(5), |evs| {
+        packets(evs, 0).len() == 100 && packets(evs, 1).len() == 100
+    });
+    assert_eq!(packets(&evs, 0), (0..100u8).map(|i| vec![i; 120]).collect::<Vec<_>>());
+    assert_eq!(packets(&evs, 1), (0..100u8).map(|i| vec![i, i]).collect::<Vec<_>>());
+
+    // A second (blocking) client that sends an oversized binary message, a
+    // ping and then text; and a third that sends garbage instead of HTTP.
+    let rogue_url = url.clone();
+    let rogue = std::thread::spawn(move || {
+        let (mut ws, _) = tungstenite::client(rogue_url.as_str(), TcpStream::connect(addr).unwrap()).unwrap();
+        ws.send(Message::binary(vec![7u8; 500])).unwrap();
+        ws.send(Message::Ping(vec![1, 2].into())).unwrap();
+        ws.send(Message::text("hello")).unwrap();
+        ws.get_mut().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut saw_pong = false;
+        while let Ok(m) = ws.read() {
+            saw_pong |= matches!(m, Message::Pong(_));
+        }
+        saw_pong
+    });
+    let mut garbage = TcpStream::connect(addr).unwrap();
+    garbage.write_all(b"\x00\x01 not http at all\r\n\r\n").unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while (server.stats().closed_protocol < 2 || !rogue.is_finished()) && Instant::now() < deadline {
+        h.turn(&mut [&mut server, &mut client]);
+    }
+    assert_eq!(server.stats().closed_protocol, 2, "{:?}", server.stats());
+    assert_eq!(server.stats().drop_size_in, 1);
+    // The rogue got a pong before being cut off.
+    assert!(rogue.join().unwrap());
+
+    // The well-behaved client is unaffected.
+    client.send(Dest::All, b"still here");
+    let evs = h.run_until(&mut [&mut server, &mut client], Duration::from_secs(5), |evs| {
+        !packets(evs, 0).is_empty()
+    });
+    assert_eq!(packets(&evs, 0), vec![b"still here".to_vec()]);
+    assert_eq!(server.peers(), vec![server_peer]);
+}
+
+#[test]
+fn client_reconnects_with_backoff() {
+    // Reserve a port, release it, and let the client fail against it first.
+    let port = std::net::TcpListener::bind(any_port()).unwrap().local_addr().unwrap().port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let backoff = Backoff { initial: Duration::from_millis(5), max: Duration::from_millis(40) };
+    let mut client = WsClient::new(0, &format!("ws://{addr}/"), WsConfig::default(), backoff).unwrap();
+    let mut h = Harness::new();
+    client.register(h.poll.registry()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while client.stats().closed_io < 3 && Instant::now() < deadline {
+        h.turn(&mut [&mut client]);
+    }
+    assert!(client.stats().closed_io >= 3);
+    assert!(client.state() != ClientState::Open);
+
+    let mut server = WsServer::bind(1, addr, WsConfig::default()).unwrap();
+    server.register(h.poll.registry()).unwrap();
+    let evs = h.run_until(&mut [&mut client, &mut server], Duration::from_secs(5), |evs| {
+        ups(evs, 0) == 1 && ups(evs, 1) == 1
+    });
+    assert_eq!(client.state(), ClientState::Open);
+    assert_eq!(client.next_reconnect(), None);
+    assert_eq!(downs(&evs, 0), 0);
+
+    // Losing the server brings the client back to waiting with a deadline.
+    drop(server);
+    h.run_until(&mut [&mut client], Duration::from_secs(5), |evs| downs(evs, 0) == 1);
+    assert_eq!(client.state(), ClientState::Waiting);
+    assert!(client.next_reconnect().is_some());
+}
+
+#[test]
+fn five_hundred_concurrent_clients() {
+    const N: usize = 500;
+    let limit = raise_fd_limit(4 * N as u64);
+    assert!(limit >= 2 * N as u64 + 64, "cannot open enough files: limit {limit}");
+    let mut server = WsServer::bind(0, any_port(), WsConfig::default()).unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut h = Harness::new();
+    server.register(h.poll.registry()).unwrap();
+
+    let start = Instant::now();
+    let clients = std::thread::spawn(move || {
+        let url = format!("ws://{addr}/");
+        let mut socks: Vec<_> = (0..N)
+            .map(|_| tungstenite::client(url.as_str(), TcpStream::connect(addr).unwrap()).unwrap().0)
+            .collect();
+        for (i, ws) in socks.iter_mut().enumerate() {
+            ws.send(Message::binary((i as u32).to_be_bytes().to_vec())).unwrap();
+        }
+        for (i, ws) in socks.iter_mut().enumerate() {
+            ws.get_mut().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            match ws.read().unwrap() {
+                Message::Binary(b) => assert_eq!(&b[..], &(i as u32).to_be_bytes()),
+                m => panic!("unexpected {m:?}"),
+            }
+        }
+        for ws in socks.iter_mut() {
+            ws.close(None).unwrap();
+        }
+        // Drain until the server acknowledges each close.
+        for ws in socks.iter_mut() {
+            while ws.read().is_ok() {}
+        }
+    });
+
+    let mut echoed = 0;
+    let mut down = 0;
+    let mut max_open = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (echoed < N || down < N) && Instant::now() < deadline {
+        for (_, ev) in h.turn(&mut [&mut server]) {
+            match ev {
+                FaceEvent::Packet(peer, p) => {
+                    server.send(Dest::Peer(peer), &p);
+                    echoed += 1;
+                }
+                FaceEvent::Down(_) => down += 1,
+                FaceEvent::Up(_) => {}
+            }
+        }
+        max_open = max_open.max(server.peers().len());
+    }
+    clients.join().unwrap();
+    let took = start.elapsed();
+    println!("{N} websocket clients: connect + echo + close in {took:?}; max open at once {max_open}");
+    assert_eq!(echoed, N);
+    assert_eq!(down, N);
+    assert_eq!(max_open, N);
+    assert_eq!(server.stats().packets_in, N as u64);
+    assert_eq!(server.stats().packets_out, N as u64);
+    assert_eq!(server.connection_count(), 0);
+}
+
+#[test]
+fn slow_reader_hits_the_write_bound_and_stays_connected() {
+    let cfg = WsConfig { max_write_buffer: 8 * 1024, ..WsConfig::default() };
+    let mut server = WsServer::bind(0, any_port(), cfg).unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut h = Harness::new();
+    server.register(h.poll.registry()).unwrap();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let reader = std::thread::spawn(move || {
+        let (mut ws, _) =
+            tungstenite::client(format!("ws://{addr}/").as_str(), TcpStream::connect(addr).unwrap()).unwrap();
+        // Read nothing until told to, then count what arrives.
+        wait.recv().unwrap();
+        ws.get_mut().set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        let mut n = 0u64;
+        while let Ok(Message::Binary(_)) = ws.read() {
+            n += 1;
+        }
+        n
+    });
+    h.run_until(&mut [&mut server], Duration::from_secs(5), |evs| ups(evs, 0) == 1);
+    let peer = server.peers()[0];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.stats().drop_queue_full == 0 && Instant::now() < deadline {
+        for _ in 0..1000 {
+            server.send(Dest::Peer(peer), &[0xAB; 120]);
+        }
+        h.turn(&mut [&mut server]);
+    }
+    let stats = *server.stats();
+    assert!(stats.drop_queue_full > 0, "{stats:?}");
+    assert_eq!(server.peers(), vec![peer]);
+    go.send(()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !reader.is_finished() && Instant::now() < deadline {
+        h.turn(&mut [&mut server]);
+    }
+    // Everything not dropped was delivered.
+    assert_eq!(reader.join().unwrap(), stats.packets_out);
+}
