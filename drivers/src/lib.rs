@@ -9,6 +9,7 @@
 pub mod crc;
 pub mod face;
 pub mod kiss;
+pub mod relay;
 pub mod serial;
 pub mod udp;
 pub mod ws;
