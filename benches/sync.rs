@@ -5,7 +5,7 @@
 #![allow(clippy::disallowed_methods)]
 
 #[path = "../tests/sim/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod sim;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
