@@ -321,8 +321,9 @@ pub fn decode_prefix(bytes: &[u8]) -> Result<(Value, usize), BipfError> {
     decode_at(bytes, 0)
 }
 
-/// Splits the value at the start of `bytes` into type, body and total length, checking lengths.
-fn frame(bytes: &[u8]) -> Result<(u8, &[u8], usize), BipfError> {
+/// Splits the value at the start of `bytes` into its type (0..=7), its body and the bytes it
+/// takes in all, checking only the framing (for readers that interpret bodies themselves).
+pub fn frame(bytes: &[u8]) -> Result<(u8, &[u8], usize), BipfError> {
     let (tag, used) = varint::decode(bytes).map_err(|e| match e {
         varint::VarintError::Truncated => BipfError::Truncated,
         varint::VarintError::Overflow => BipfError::TagOverflow,

@@ -179,11 +179,11 @@ impl WantVector {
 
     /// Decodes a request body (the packet without its DMX).
     pub fn decode(body: &[u8]) -> Result<Self, RequestError> {
-        let items = list_body(body)?;
+        let items = raw_list(body)?;
         let (first, rest) = items.split_first().ok_or(RequestError::MissingOffset)?;
-        let offset = number(first, 0, 0)?;
+        let offset = number(*first, 0, 0)?;
         let seqs =
-            rest.iter().enumerate().map(|(i, v)| number(v, i + 1, 1).map(Seq)).collect::<Result<_, _>>()?;
+            rest.iter().enumerate().map(|(i, v)| number(*v, i + 1, 1).map(Seq)).collect::<Result<_, _>>()?;
         Ok(WantVector { offset, seqs })
     }
 }
@@ -195,9 +195,10 @@ impl ChunkRequest {
     }
 
     /// Reads element `index` of a CHNK vector.
-    fn from_value(v: &Value, index: usize) -> Result<Self, RequestError> {
-        match v.as_list() {
-            Some([f, s, c]) => Ok(ChunkRequest {
+    fn from_raw(v: (u8, &[u8]), index: usize) -> Result<Self, RequestError> {
+        let triple = if v.0 == LIST { raw_items(v.1).ok() } else { None };
+        match triple.as_deref() {
+            Some(&[f, s, c]) => Ok(ChunkRequest {
                 feed_index: number(f, index, 0)?,
                 seq: Seq(number(s, index, 1)?),
                 chunk: number(c, index, 0)?,
@@ -251,10 +252,10 @@ impl ChnkVector {
 
     /// Decodes a request body (the packet without its DMX).
     pub fn decode(body: &[u8]) -> Result<Self, RequestError> {
-        let requests = list_body(body)?
-            .iter()
+        let requests = raw_list(body)?
+            .into_iter()
             .enumerate()
-            .map(|(i, v)| ChunkRequest::from_value(v, i))
+            .map(|(i, v)| ChunkRequest::from_raw(v, i))
             .collect::<Result<_, _>>()?;
         Ok(ChnkVector { requests })
     }
@@ -279,22 +280,58 @@ fn packet(dmx: &Dmx, v: &Value) -> Vec<u8> {
     out
 }
 
-/// Decodes `body` as exactly one BIPF list and returns its elements.
-fn list_body(body: &[u8]) -> Result<Vec<Value>, RequestError> {
-    let (v, used) = bipf::decode_prefix(body)?;
+/// BIPF type codes of the values a request holds.
+const INT: u8 = 2;
+const LIST: u8 = 4;
+
+/// Splits `body`, which must be exactly one BIPF list, into its elements' (type, body) pairs.
+fn raw_list(body: &[u8]) -> Result<Vec<(u8, &[u8])>, RequestError> {
+    let (ty, inner, used) = bipf::frame(body)?;
     if used != body.len() {
         return Err(RequestError::TrailingBytes(body.len() - used));
     }
-    match v {
-        Value::List(items) => Ok(items),
-        _ => Err(RequestError::NotAList),
+    if ty != LIST {
+        return Err(RequestError::NotAList);
     }
+    raw_items(inner)
+}
+
+/// Splits the body of a list into its elements' (type, body) pairs.
+fn raw_items(mut inner: &[u8]) -> Result<Vec<(u8, &[u8])>, RequestError> {
+    let mut items = Vec::new();
+    while !inner.is_empty() {
+        let (ty, item, used) = bipf::frame(inner)?;
+        items.push((ty, item));
+        inner = inner.get(used..).unwrap_or_default();
+    }
+    Ok(items)
 }
 
 /// Reads element `index` as an integer in `min..=u32::MAX`.
-fn number(v: &Value, index: usize, min: u32) -> Result<u32, RequestError> {
-    let n = v.as_int().ok_or(RequestError::NotAnInt { index })?;
-    u32::try_from(n).ok().filter(|&x| x >= min).ok_or(RequestError::OutOfRange { index, value: n })
+///
+/// Request numbers are never negative, so the body is read as an UNSIGNED little-endian
+/// integer: the Android app writes 128..=255 as one byte `0x80..=0xff` (and likewise at
+/// every width), which a signed reader would take for a negative number. Minimal signed
+/// encodings of non-negative numbers (ours, the Python pub's) read the same either way.
+fn number(v: (u8, &[u8]), index: usize, min: u32) -> Result<u32, RequestError> {
+    let (ty, body) = v;
+    if ty != INT || body.is_empty() {
+        return Err(RequestError::NotAnInt { index });
+    }
+    let mut n: u64 = 0;
+    for (i, b) in body.iter().enumerate() {
+        if i >= 8 {
+            if *b != 0 {
+                return Err(RequestError::OutOfRange { index, value: i64::MAX });
+            }
+            continue;
+        }
+        n |= u64::from(*b) << (8 * i);
+    }
+    u32::try_from(n)
+        .ok()
+        .filter(|&x| x >= min)
+        .ok_or(RequestError::OutOfRange { index, value: i64::try_from(n).unwrap_or(i64::MAX) })
 }
 
 #[cfg(test)]
@@ -311,12 +348,24 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_android_apps_unsigned_integers() {
+        // [0, 200, 65535] as the app writes it: 200 as one byte c8, 65535 as two bytes ff ff.
+        let body = [0x3c, 0x0a, 0x00, 0x0a, 0xc8, 0x12, 0xff, 0xff];
+        assert_eq!(WantVector::decode(&body), Ok(WantVector { offset: 0, seqs: vec![Seq(200), Seq(65535)] }));
+        // [[1, 130, 0]] with 130 as one byte 82.
+        let body = [0x3c, 0x34, 0x0a, 0x01, 0x0a, 0x82, 0x0a, 0x00];
+        let req = ChunkRequest { feed_index: 1, seq: Seq(130), chunk: 0 };
+        assert_eq!(ChnkVector::decode(&body), Ok(ChnkVector { requests: vec![req] }));
+    }
+
+    #[test]
     fn rejects_malformed_vectors() {
         let i = Value::Int;
         let want = |v: Value| WantVector::decode(&body(&v));
         assert_eq!(want(list(vec![])), Err(RequestError::MissingOffset));
         assert_eq!(want(i(0)), Err(RequestError::NotAList));
-        assert_eq!(want(list(vec![i(-1)])), Err(RequestError::OutOfRange { index: 0, value: -1 }));
+        // Request numbers are read unsigned: the Android app writes 255 as `0a ff`.
+        assert_eq!(want(list(vec![i(-1)])), Ok(WantVector { offset: 255, seqs: vec![] }));
         assert_eq!(want(list(vec![i(0), i(0)])), Err(RequestError::OutOfRange { index: 1, value: 0 }));
         let big = i64::from(u32::MAX) + 1;
         assert_eq!(want(list(vec![i(0), i(big)])), Err(RequestError::OutOfRange { index: 1, value: big }));
@@ -340,8 +389,8 @@ mod tests {
             Err(RequestError::OutOfRange { index: 0, value: 0 })
         );
         assert_eq!(
-            chnk(list(vec![list(vec![i(0), i(1), i(-3)])])),
-            Err(RequestError::OutOfRange { index: 0, value: -3 })
+            chnk(list(vec![list(vec![i(0), i(1), Value::Str("x".into())])])),
+            Err(RequestError::NotAnInt { index: 0 })
         );
         assert_eq!(
             chnk(list(vec![list(vec![i(0), i(1), Value::from("x")])])),
