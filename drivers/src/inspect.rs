@@ -350,7 +350,7 @@ pub fn tav_messages(store: &mut FsStore) -> Result<Vec<Tav>, StoreError> {
             }
         }
     }
-    out.sort_by(|a, b| (a.time, a.author, a.seq.0).cmp(&(b.time, b.author, b.seq.0)));
+    out.sort_by_key(|m| (m.time, m.author, m.seq.0));
     Ok(out)
 }
 
