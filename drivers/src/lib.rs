@@ -8,6 +8,7 @@
 
 pub mod crc;
 pub mod face;
+pub mod inspect;
 pub mod kiss;
 pub mod relay;
 pub mod serial;

@@ -1,0 +1,164 @@
+//! The `frontier` and `tinyssb-feed` binaries, run on a copy of the sample data directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const FRONTIER: &str = env!("CARGO_BIN_EXE_frontier");
+const FEED: &str = env!("CARGO_BIN_EXE_tinyssb-feed");
+
+fn vectors() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors")
+}
+
+/// A temporary directory holding a copy of tests/vectors/datadir as `data`.
+fn sample() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    for feed in std::fs::read_dir(vectors().join("datadir")).unwrap() {
+        let feed = feed.unwrap();
+        let dst = data.join(feed.file_name());
+        std::fs::create_dir_all(&dst).unwrap();
+        for f in std::fs::read_dir(feed.path()).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), dst.join(f.file_name())).unwrap();
+        }
+    }
+    (tmp, data)
+}
+
+fn run(bin: &str, args: &[&str]) -> Output {
+    Command::new(bin).args(args).output().unwrap()
+}
+
+fn ok(bin: &str, args: &[&str]) -> String {
+    let out = run(bin, args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn refstats() -> serde_json::Value {
+    let text = std::fs::read_to_string(vectors().join("datadir.json")).unwrap();
+    serde_json::from_str::<serde_json::Value>(&text).unwrap()["refstats"].clone()
+}
+
+/// Every file under `dir` with its contents, sorted by path.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for feed in std::fs::read_dir(dir).unwrap() {
+        for f in std::fs::read_dir(feed.unwrap().path()).unwrap() {
+            let p = f.unwrap().path();
+            files.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn frontier_stats_match_the_reference() {
+    let (_tmp, data) = sample();
+    let before = snapshot(&data);
+    let out = ok(FRONTIER, &["-d", data.to_str().unwrap(), "-s"]);
+    let rs = refstats();
+    let want = format!(
+        "Stats:\n- {} feeds\n- {} available entries\n- {} available chunks\n- {} missing chunks: 0.2.1ff\n",
+        rs["feeds"], rs["entries"], rs["chunks_available"], rs["chunks_missing"]
+    );
+    assert_eq!(out, want);
+    assert_eq!(snapshot(&data), before, "inspection must not modify the data directory");
+}
+
+#[test]
+fn frontier_json_digests_match_the_reference() {
+    let (_tmp, data) = sample();
+    let out = ok(FRONTIER, &["-d", data.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rs = refstats();
+    assert_eq!(v["digest_full"], rs["digest_full"]);
+    assert_eq!(v["digest_logical"], rs["digest_logical"]);
+    assert_eq!(v["stats"]["pending_chains"], rs["pending_chains"]);
+    assert_eq!(v["feeds"].as_array().unwrap().len(), 2);
+    let text = ok(FRONTIER, &["-d", data.to_str().unwrap()]);
+    assert!(text.contains(".1 \"hello tinySSB\""), "{text}");
+    assert!(text.contains("(incomplete: "), "{text}");
+}
+
+#[test]
+fn frontier_survives_foreign_directory_content() {
+    let (_tmp, data) = sample();
+    std::fs::write(data.join("README"), b"not a feed").unwrap();
+    std::fs::create_dir(data.join("x".repeat(64))).unwrap();
+    let out = run(FRONTIER, &["-d", data.to_str().unwrap(), "-s"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("- 2 feeds"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped"));
+}
+
+#[test]
+fn feed_publish_and_read_back_byte_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("key.json");
+    let data = tmp.path().join("data");
+    let (k, d) = (key.to_str().unwrap(), data.to_str().unwrap());
+    let fid = ok(FEED, &["keygen", "-o", k]).trim().to_owned();
+    assert_eq!(fid.len(), 64);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let short = "short text";
+    let long =
+        "a longer text that does not fit into one 48-byte entry, so it goes into a sidechain: ".repeat(3);
+    assert_eq!(ok(FEED, &["publish", "-d", d, "-k", k, short]), format!("{fid} 1\n"));
+    assert_eq!(ok(FEED, &["publish", "-d", d, "-k", k, &long]), format!("{fid} 2\n"));
+    let out = ok(FEED, &["read", "-d", d, &fid, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let content = |i: usize| tinyssb::ids::from_hex(v[i]["content_hex"].as_str().unwrap()).unwrap();
+    assert_eq!(v[0]["type"], "plain48");
+    let mut padded = short.as_bytes().to_vec();
+    padded.resize(48, 0);
+    assert_eq!(content(0), padded);
+    assert_eq!(v[1]["type"], "chain20");
+    assert_eq!(content(1), long.as_bytes());
+    let text = ok(FEED, &["read", "-d", d, &fid, "--from", "2"]);
+    assert!(text.starts_with("2 chain20 \"a longer text"), "{text}");
+    assert_eq!(text.lines().count(), 1);
+}
+
+#[test]
+fn chat_post_then_list() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key = tmp.path().join("key.json");
+    let data = tmp.path().join("data");
+    let (k, d) = (key.to_str().unwrap(), data.to_str().unwrap());
+    let fid = ok(FEED, &["keygen", "-o", k]).trim().to_owned();
+    ok(FEED, &["chat", "post", "-d", d, "-k", k, "hello from the tests"]);
+    let list = ok(FEED, &["chat", "list", "-d", d]);
+    assert!(list.contains(&format!("  {}  hello from the tests", &fid[..8])), "{list}");
+    let read = ok(FEED, &["read", "-d", d, &fid]);
+    assert!(read.starts_with("1 chain20 bipf: [\"TAV\", \"hello from the tests\", null, "), "{read}");
+}
+
+#[test]
+fn garbage_arguments_fail_cleanly() {
+    let cases: &[(&str, &[&str])] = &[
+        (FRONTIER, &["--bogus"]),
+        (FRONTIER, &["-d"]),
+        (FRONTIER, &["-d", "/nonexistent/tinyssb/data"]),
+        (FEED, &[]),
+        (FEED, &["frobnicate"]),
+        (FEED, &["publish", "-d", "x"]),
+        (FEED, &["read", "-d", "x", "nothex"]),
+        (FEED, &["read", "-d", "x", "--from", "-3"]),
+        (FEED, &["chat"]),
+        (FEED, &["chat", "post", "-d", "x", "-k", "/nonexistent/key.json", "hi"]),
+        (FEED, &["keygen", "--chain"]),
+    ];
+    for (bin, args) in cases {
+        let out = run(bin, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!err.is_empty(), "{args:?}: no message");
+    }
+}
