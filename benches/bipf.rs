@@ -3,7 +3,7 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::hint::black_box;
 use tinyssb::wire::bipf::{self, Value};
-use tinyssb::wire::request::WantVector;
+use tinyssb::wire::request::{RequestVector, WantVector};
 use tinyssb::Seq;
 
 fn want20() -> WantVector {

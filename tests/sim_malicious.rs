@@ -9,7 +9,7 @@ use tinyssb::store::mem::MemStore;
 use tinyssb::store::Store;
 use tinyssb::time::Duration;
 use tinyssb::wire::goset::{goset_dmx, Claim, GosetMsg};
-use tinyssb::wire::request::{ChnkVector, ChunkRequest, WantVector};
+use tinyssb::wire::request::{ChnkVector, ChunkRequest, RequestVector, WantVector};
 use tinyssb::Seq;
 
 #[test]

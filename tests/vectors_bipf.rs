@@ -5,7 +5,7 @@
 use serde_json::Value as Json;
 use tinyssb::ids::{from_hex, to_hex};
 use tinyssb::wire::bipf::{self, Value};
-use tinyssb::wire::request::{chnk_dmx, want_dmx, ChnkVector, ChunkRequest, WantVector};
+use tinyssb::wire::request::{chnk_dmx, want_dmx, ChnkVector, ChunkRequest, RequestVector, WantVector};
 use tinyssb::wire::PFX;
 use tinyssb::{Dmx, Seq};
 

@@ -5,7 +5,7 @@ use crate::ids::Seq;
 use crate::store::Store;
 use crate::time::Instant;
 use crate::wire::packet::Packet;
-use crate::wire::request::{ChnkVector, ChunkRequest, WantVector};
+use crate::wire::request::{ChnkVector, ChunkRequest, RequestVector, WantVector};
 
 /// WANT packets sent per due request on a reliable face (each covers as many feeds as fit).
 const RELIABLE_WANT_PACKETS: usize = 4;

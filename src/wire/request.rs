@@ -154,29 +154,6 @@ impl WantVector {
         fits
     }
 
-    /// The vector as a BIPF value: `[offset, seq_0, ..]`.
-    pub fn to_value(&self) -> Value {
-        let mut items = Vec::with_capacity(self.seqs.len() + 1);
-        items.push(int(self.offset));
-        items.extend(self.seqs.iter().map(|s| int(s.0)));
-        Value::List(items)
-    }
-
-    /// Length of [`Self::encode`]'s output.
-    pub fn encoded_len(&self) -> usize {
-        bipf::encoded_len(&self.to_value())
-    }
-
-    /// The BIPF body of the request.
-    pub fn encode(&self) -> Vec<u8> {
-        bipf::encode(&self.to_value())
-    }
-
-    /// The request packet `dmx ‖ body`.
-    pub fn to_packet(&self, dmx: &Dmx) -> Vec<u8> {
-        packet(dmx, &self.to_value())
-    }
-
     /// Decodes a request body (the packet without its DMX).
     pub fn decode(body: &[u8]) -> Result<Self, RequestError> {
         let items = raw_list(body)?;
@@ -230,26 +207,6 @@ impl ChnkVector {
         fits
     }
 
-    /// The vector as a BIPF value: `[[feed_index, seq, chunk], ..]`.
-    pub fn to_value(&self) -> Value {
-        Value::List(self.requests.iter().map(ChunkRequest::to_value).collect())
-    }
-
-    /// Length of [`Self::encode`]'s output.
-    pub fn encoded_len(&self) -> usize {
-        bipf::encoded_len(&self.to_value())
-    }
-
-    /// The BIPF body of the request.
-    pub fn encode(&self) -> Vec<u8> {
-        bipf::encode(&self.to_value())
-    }
-
-    /// The request packet `dmx ‖ body`.
-    pub fn to_packet(&self, dmx: &Dmx) -> Vec<u8> {
-        packet(dmx, &self.to_value())
-    }
-
     /// Decodes a request body (the packet without its DMX).
     pub fn decode(body: &[u8]) -> Result<Self, RequestError> {
         let requests = raw_list(body)?
@@ -258,6 +215,47 @@ impl ChnkVector {
             .map(|(i, v)| ChunkRequest::from_raw(v, i))
             .collect::<Result<_, _>>()?;
         Ok(ChnkVector { requests })
+    }
+}
+
+/// What WANT and CHNK vectors share: a BIPF value, and the body and packet built from it.
+pub trait RequestVector {
+    /// The vector as a BIPF value.
+    fn to_value(&self) -> Value;
+
+    /// Length of [`RequestVector::encode`]'s output.
+    fn encoded_len(&self) -> usize {
+        bipf::encoded_len(&self.to_value())
+    }
+
+    /// The BIPF body of the request.
+    fn encode(&self) -> Vec<u8> {
+        bipf::encode(&self.to_value())
+    }
+
+    /// The request packet `dmx ‖ body`.
+    fn to_packet(&self, dmx: &Dmx) -> Vec<u8> {
+        let mut out = Vec::with_capacity(MAX_PACKET);
+        out.extend_from_slice(dmx.as_bytes());
+        bipf::encode_into(&self.to_value(), &mut out);
+        out
+    }
+}
+
+impl RequestVector for WantVector {
+    /// The vector as a BIPF value: `[offset, seq_0, ..]`.
+    fn to_value(&self) -> Value {
+        let mut items = Vec::with_capacity(self.seqs.len() + 1);
+        items.push(int(self.offset));
+        items.extend(self.seqs.iter().map(|s| int(s.0)));
+        Value::List(items)
+    }
+}
+
+impl RequestVector for ChnkVector {
+    /// The vector as a BIPF value: `[[feed_index, seq, chunk], ..]`.
+    fn to_value(&self) -> Value {
+        Value::List(self.requests.iter().map(ChunkRequest::to_value).collect())
     }
 }
 
@@ -270,14 +268,6 @@ fn int(n: u32) -> Value {
 fn fits(body: usize, item: &Value) -> bool {
     let body = body + bipf::encoded_len(item);
     varint::encoded_len((body as u64) << 3) + body <= MAX_BODY
-}
-
-/// `dmx ‖ BIPF(v)`.
-fn packet(dmx: &Dmx, v: &Value) -> Vec<u8> {
-    let mut out = Vec::with_capacity(MAX_PACKET);
-    out.extend_from_slice(dmx.as_bytes());
-    bipf::encode_into(v, &mut out);
-    out
 }
 
 /// BIPF type codes of the values a request holds.
