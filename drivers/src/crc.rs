@@ -10,6 +10,17 @@ pub fn append(pkt: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&crc32fast::hash(pkt).to_be_bytes());
 }
 
+/// The frame for `pkt` on a link: the packet, followed by its trailer when `with_crc` is set.
+pub fn frame(pkt: &[u8], with_crc: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(pkt.len() + CRC_LEN);
+    if with_crc {
+        append(pkt, &mut out);
+    } else {
+        out.extend_from_slice(pkt);
+    }
+    out
+}
+
 /// Splits `frame` into its packet if the trailer matches, `None` otherwise
 /// (also when `frame` is too short to hold a trailer).
 pub fn strip(frame: &[u8]) -> Option<&[u8]> {

@@ -233,12 +233,7 @@ impl Face for KissFace {
             self.stats.drop_size_out += 1;
             return;
         }
-        let mut frame = Vec::with_capacity(pkt.len() + crc::CRC_LEN);
-        if self.cfg.crc {
-            crc::append(pkt, &mut frame);
-        } else {
-            frame.extend_from_slice(pkt);
-        }
+        let frame = crc::frame(pkt, self.cfg.crc);
         // Worst case every byte is stuffed, plus two delimiters.
         if self.out.len() + 2 * frame.len() + 2 > self.cfg.max_out_bytes {
             self.stats.drop_queue_full += 1;

@@ -244,13 +244,7 @@ impl Face for UdpFace {
             self.stats.drop_queue_full += 1;
             return;
         }
-        let mut dgram = Vec::with_capacity(pkt.len() + crc::CRC_LEN);
-        if self.cfg.crc {
-            crc::append(pkt, &mut dgram);
-        } else {
-            dgram.extend_from_slice(pkt);
-        }
-        self.queue.push_back(dgram);
+        self.queue.push_back(crc::frame(pkt, self.cfg.crc));
     }
 
     fn flush(&mut self, registry: &Registry, out: &mut Vec<FaceEvent>) {
