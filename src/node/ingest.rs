@@ -2,7 +2,7 @@
 
 use super::{ChunkSlot, Event, FaceId, Node};
 use crate::crypto::sha256_prefix;
-use crate::ids::{FeedId, HashPtr};
+use crate::ids::{FeedId, HashPtr, Seq};
 use crate::stats::DropReason;
 use crate::store::Store;
 use crate::time::Instant;
@@ -21,33 +21,28 @@ impl<S: Store> Node<S> {
         let Some(state) = self.feeds.get(&fid) else {
             return self.drop_packet(face, DropReason::Unknown);
         };
-        let (seq, prev) = (state.next_seq, state.prev);
         let Some(key) = state.key else {
             return self.drop_packet(face, DropReason::BadSignature);
         };
-        if entry.verify(&key, &fid, seq, &prev).is_err() {
-            return self.drop_packet(face, DropReason::BadSignature);
-        }
-        let msg_id = entry.msg_id(&fid, seq, &prev);
-        if let Err(e) = self.store.append_entry(&fid, &entry, msg_id) {
-            return self.store_failed(face, e);
-        }
-        self.stats.entries_in += 1;
-        self.advance_feed(fid, msg_id);
-        self.events.push_back(Event::EntryStored { fid, seq });
-        if entry.entry_type() == Some(EntryType::Chain20) {
-            if let Some(chain) = Chain20::parse(entry.payload()) {
-                let count = chain.chunk_count();
-                if count > 0 && !chain.first.is_null() {
-                    let remaining = u32::try_from(count).unwrap_or(u32::MAX);
-                    self.expect_chunk(chain.first, ChunkSlot { fid, seq, nr: 0, remaining });
-                }
-            }
-        }
+        self.accept_tentatively(now, face, fid, key, entry);
         if let Some(f) = self.faces.get_mut(&face) {
             f.in_sync = false;
             f.want.on_progress(now);
             f.chnk.on_progress(now);
+        }
+    }
+
+    /// Arms the first chunk of entry `seq`'s sidechain, if it is a chain20 entry with one.
+    pub(super) fn arm_sidechain(&mut self, fid: FeedId, seq: Seq, entry: &Entry) {
+        if entry.entry_type() != Some(EntryType::Chain20) {
+            return;
+        }
+        if let Some(chain) = Chain20::parse(entry.payload()) {
+            let count = chain.chunk_count();
+            if count > 0 && !chain.first.is_null() {
+                let remaining = u32::try_from(count).unwrap_or(u32::MAX);
+                self.expect_chunk(chain.first, ChunkSlot { fid, seq, nr: 0, remaining });
+            }
         }
     }
 
@@ -65,20 +60,25 @@ impl<S: Store> Node<S> {
             return self.drop_packet(face, DropReason::BadLength);
         };
         for slot in slots {
-            if let Err(e) = self.store.write_chunk(&slot.fid, slot.seq, slot.nr, &chunk) {
-                self.store_failed(face, e);
-                continue;
+            let last = slot.remaining <= 1;
+            if !self.hold_chunk(&slot, &chunk, last) {
+                if let Err(e) = self.store.write_chunk(&slot.fid, slot.seq, slot.nr, &chunk) {
+                    self.store_failed(face, e);
+                    continue;
+                }
+                self.stats.chunks_in += 1;
+                if last {
+                    self.events.push_back(Event::ChainComplete { fid: slot.fid, seq: slot.seq });
+                }
             }
-            self.stats.chunks_in += 1;
             let next = chunk.next();
-            if slot.remaining > 1 && !next.is_null() {
+            if !last && !next.is_null() {
                 let follow =
                     ChunkSlot { nr: slot.nr.saturating_add(1), remaining: slot.remaining - 1, ..slot };
                 self.expect_chunk(next, follow);
-            } else if slot.remaining <= 1 {
-                self.events.push_back(Event::ChainComplete { fid: slot.fid, seq: slot.seq });
             }
         }
+        self.settle_if_heavy();
         if let Some(f) = self.faces.get_mut(&face) {
             f.in_sync = false;
             f.chnk.on_progress(now);

@@ -12,6 +12,10 @@
 //! 2. [`Node::poll_event`] until `None`: what happened (feeds, entries, drops);
 //! 3. [`Node::poll_timeout`]: when to call [`Node::handle_timeout`] next.
 //!
+//! Feed a burst of packets (everything one read returned) before polling: incoming entries are
+//! accepted by their DMX and their signatures verified as a batch when the node is next polled,
+//! runs its timers, or holds a full batch. Only then do they reach the store and emit events.
+//!
 //! ```
 //! use tinyssb::node::{Config, FaceId, FaceKind, Node};
 //! use tinyssb::store::mem::MemStore;
@@ -35,6 +39,7 @@
 //! }
 //! ```
 
+mod batch;
 mod face;
 mod gossip;
 mod ingest;
@@ -232,6 +237,7 @@ pub struct Node<S: Store> {
     chnk_dmx: Dmx,
     faces: BTreeMap<FaceId, Face>,
     goset_due: Instant,
+    batch: batch::Batch,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -256,6 +262,7 @@ impl<S: Store> Node<S> {
             chnk_dmx: chnk_dmx(&state),
             faces: BTreeMap::new(),
             goset_due: now,
+            batch: batch::Batch::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -272,20 +279,23 @@ impl<S: Store> Node<S> {
         node
     }
 
-    /// Stops the node and hands back its store.
-    pub fn into_store(self) -> S {
+    /// Stops the node and hands back its store (with every entry received so far verified).
+    pub fn into_store(mut self) -> S {
+        self.settle();
         self.store
     }
 
     // ---- getters ----
 
-    /// The store.
+    /// The store. Entries received since the last `poll_*` or `handle_timeout` call may still
+    /// await their signature check and are not in it yet.
     pub fn store(&self) -> &S {
         &self.store
     }
 
     /// The store, mutably (for example to `sync` it).
     pub fn store_mut(&mut self) -> &mut S {
+        self.settle();
         &mut self.store
     }
 
@@ -368,6 +378,7 @@ impl<S: Store> Node<S> {
 
     /// Time passed: run the timers that are due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.settle();
         if self.goset_due <= now {
             self.goset_round(now);
             self.goset_due = now + self.cfg.goset_interval;
@@ -385,6 +396,7 @@ impl<S: Store> Node<S> {
 
     /// Follows a feed: adds it to the store and the GOset. `Ok(false)` if already followed.
     pub fn follow(&mut self, now: Instant, fid: FeedId) -> Result<bool, PublishError> {
+        self.settle();
         if self.feeds.contains_key(&fid) {
             return Ok(false);
         }
@@ -445,12 +457,14 @@ impl<S: Store> Node<S> {
     /// The next packet to send, if any.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.settle();
         self.transmits.pop_front()
     }
 
     /// The next event, if any.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
+        self.settle();
         self.events.pop_front()
     }
 
@@ -458,6 +472,9 @@ impl<S: Store> Node<S> {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut next = self.goset_due;
+        if let Some(due) = self.batch.due() {
+            next = next.min(due);
+        }
         if self.cfg.role.ingests() {
             for f in self.faces.values() {
                 next = next.min(f.deadline());
