@@ -1,7 +1,8 @@
 //! Engine catch-up: two simulated nodes, one holding 20 feeds × 1000 entries (30% with
 //! sidechains of up to 2 KB), the other empty. Measured in entries/s of wall-clock, next to
 //! single-signature verification measured in the same run (the baseline the engine should
-//! approach: signature checking dominates and nothing else does).
+//! approach: signature checking dominates and nothing else does), and batch verification of the
+//! same entries (the best the engine's batched checks can do).
 #![allow(clippy::disallowed_methods)]
 
 #[path = "../tests/sim/mod.rs"]
@@ -10,7 +11,7 @@ mod sim;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use sim::{converged, populated_store, LinkSpec, Sim};
-use tinyssb::crypto::PublicKey;
+use tinyssb::crypto::{verify_batch, PublicKey};
 use tinyssb::node::Config;
 use tinyssb::store::mem::MemStore;
 use tinyssb::store::Store;
@@ -42,6 +43,18 @@ fn catch_up(c: &mut Criterion) {
         b.iter(|| {
             for (e, s, p) in &checks {
                 assert!(e.verify(&key, &fid, *s, p).is_ok());
+            }
+        })
+    });
+    // Second baseline: the same entries through ed25519 batch verification, 64 at a time (what
+    // the engine's batches do at best).
+    let msgs: Vec<[u8; 122]> = checks.iter().map(|(e, s, p)| e.signed_message(&fid, *s, p)).collect();
+    let sigs: Vec<[u8; 64]> = checks.iter().map(|(e, _, _)| e.signature()).collect();
+    g.bench_function("verify_batch64_baseline", |b| {
+        b.iter(|| {
+            for (m, s) in msgs.chunks(64).zip(sigs.chunks(64)) {
+                let refs: Vec<&[u8]> = m.iter().map(|x| x.as_slice()).collect();
+                assert!(verify_batch(&refs, s, &vec![key; s.len()]));
             }
         })
     });
