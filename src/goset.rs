@@ -265,6 +265,9 @@ impl GoSet {
             return;
         }
         self.largest_span = self.largest_span.max(c.count);
+        self.learn(c.lo, outcome);
+        self.learn(c.hi, outcome);
+        // Three keys whose ends are now neighbours here: the middle one is the XOR of all three.
         let adjacent = match (self.index_of(&c.lo), self.index_of(&c.hi)) {
             (Some(lo), Some(hi)) => hi == lo + 1,
             _ => false,
@@ -277,9 +280,6 @@ impl GoSet {
             if c.lo < middle && middle < c.hi {
                 self.learn(middle, outcome);
             }
-        } else {
-            self.learn(c.lo, outcome);
-            self.learn(c.hi, outcome);
         }
         let Some(m) = self.mismatch(c) else { return };
         let seen = (*c, self.state());
