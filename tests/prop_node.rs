@@ -9,7 +9,6 @@ use quickcheck::{Arbitrary, Gen, QuickCheck};
 use sim::{contents, populated_store, FeedBytes, Rng};
 use tinyssb::node::{Config, FaceId, FaceKind, Node};
 use tinyssb::store::mem::MemStore;
-use tinyssb::store::Store;
 use tinyssb::time::{Duration, Instant};
 use tinyssb::wire::goset::GosetMsg;
 
