@@ -19,7 +19,8 @@ usage: spub-mio [-d DATAPATH] [-role in|inout|out] [-v] [uri_or_port] [options]
 
   uri_or_port          a number: serve websockets on that port (e.g. 8080);
                        a ws:// URL: connect to that pub (reconnects with backoff);
-                       nothing: connect to ws://127.0.0.1:8080 (as spub.py does)
+                       nothing: connect to ws://127.0.0.1:8080 (as spub.py does),
+                       unless --connect, --udp, --mc or --kiss gives another face
   -d, --data DATAPATH  data directory, created if missing (default ./data);
                        the same format as spub.py's: one directory per feed
   -role, --role ROLE   in: only fetch; out: only serve; inout: both (default inout)
@@ -125,7 +126,15 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
         }
         Some(t) if t.starts_with("ws://") => cfg.connect.insert(0, t),
         Some(t) => return Err(format!("'{t}' is neither a port number nor a ws:// URL")),
-        None => cfg.connect.insert(0, "ws://127.0.0.1:8080".into()),
+        // spub.py's default, kept unless the options already name a face (e.g. UDP only).
+        None if cfg.connect.is_empty()
+            && cfg.udp.is_empty()
+            && cfg.multicast.is_empty()
+            && cfg.kiss.is_empty() =>
+        {
+            cfg.connect.push("ws://127.0.0.1:8080".into())
+        }
+        None => {}
     }
     Ok(Some(Args { cfg, log_level }))
 }
