@@ -3,9 +3,11 @@
 mod procs;
 
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use procs::{assert_same_dirs, copy_dir, free_port, same_logs, vectors, wait_until, Pub, PATIENCE, SPUB};
+use procs::{
+    assert_same_dirs, copy_dir, free_port, publish_demo, same_logs, vectors, wait_until, Pub, PATIENCE, SPUB,
+};
 
 #[test]
 fn pub_to_pub_replicates_byte_identical_and_stops_cleanly() {
@@ -51,4 +53,27 @@ fn bad_arguments_fail_cleanly() {
     let out = Command::new(SPUB).arg("--help").output().expect("run");
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("-role"));
+}
+
+/// Known engine issue: a second empty pub that joins after a first one has synced waits for the
+/// server's next periodic GOset round (15 s). Both clients go through the same GOset states, and
+/// the server answers a given (claim, own state) pair only once per round however many peers
+/// send it (`answered`, reset with `replies_left` in `Goset::round`, src/goset.rs), so the late
+/// joiner's claim goes unanswered until then.
+#[test]
+#[ignore = "engine: GOset claim answers are deduplicated across peers (src/goset.rs)"]
+fn second_empty_pub_joining_later_syncs_at_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
+    copy_dir(&vectors(), &a);
+    // A third feed: with only two, the server's greeting claim names both as its endpoints.
+    publish_demo(tmp.path(), &a, 100);
+    let port = free_port();
+    let server = Pub::spawn(&a, &["--bind", "127.0.0.1", &port.to_string()]);
+    let url = format!("ws://127.0.0.1:{port}");
+    let first = Pub::spawn(&b, &[&url]);
+    assert!(wait_until(PATIENCE, || same_logs(&a, &b)), "B did not catch up with A");
+    let late = Pub::spawn(&c, &[&url]);
+    assert!(wait_until(Duration::from_secs(5), || same_logs(&a, &c)), "C waited for the GOset round");
+    assert!(late.stop() && first.stop() && server.stop());
 }

@@ -176,3 +176,25 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connects(args: &[&str]) -> Vec<String> {
+        let args = parse(args.iter().map(|s| s.to_string())).unwrap().unwrap();
+        args.cfg.connect
+    }
+
+    #[test]
+    fn default_client_only_without_another_face() {
+        assert_eq!(connects(&[]), ["ws://127.0.0.1:8080"]);
+        assert_eq!(connects(&["-d", "x", "-role", "in"]), ["ws://127.0.0.1:8080"]);
+        assert!(connects(&["--udp", "127.0.0.1:5001,127.0.0.1:5002"]).is_empty());
+        assert!(connects(&["--kiss", "/dev/ttyUSB0"]).is_empty());
+        assert!(connects(&["--mc", "224.1.1.1:5000"]).is_empty());
+        assert_eq!(connects(&["--connect", "ws://h:1"]), ["ws://h:1"]);
+        assert_eq!(connects(&["ws://h:2", "--connect", "ws://h:1"]), ["ws://h:2", "ws://h:1"]);
+        assert!(connects(&["8080", "--udp", "127.0.0.1:5001,127.0.0.1:5002"]).is_empty());
+    }
+}
