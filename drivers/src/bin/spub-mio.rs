@@ -19,7 +19,8 @@ usage: spub-mio [-d DATAPATH] [-role in|inout|out] [-v] [uri_or_port] [options]
 
   uri_or_port          a number: serve websockets on that port (e.g. 8080);
                        a ws:// URL: connect to that pub (reconnects with backoff);
-                       nothing: connect to ws://127.0.0.1:8080 (as spub.py does)
+                       nothing: connect to ws://127.0.0.1:8080 (as spub.py does),
+                       unless --connect, --udp, --mc or --kiss gives another face
   -d, --data DATAPATH  data directory, created if missing (default ./data);
                        the same format as spub.py's: one directory per feed
   -role, --role ROLE   in: only fetch; out: only serve; inout: both (default inout)
@@ -125,7 +126,15 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
         }
         Some(t) if t.starts_with("ws://") => cfg.connect.insert(0, t),
         Some(t) => return Err(format!("'{t}' is neither a port number nor a ws:// URL")),
-        None => cfg.connect.insert(0, "ws://127.0.0.1:8080".into()),
+        // spub.py's default, kept unless the options already name a face (e.g. UDP only).
+        None if cfg.connect.is_empty()
+            && cfg.udp.is_empty()
+            && cfg.multicast.is_empty()
+            && cfg.kiss.is_empty() =>
+        {
+            cfg.connect.push("ws://127.0.0.1:8080".into())
+        }
+        None => {}
     }
     Ok(Some(Args { cfg, log_level }))
 }
@@ -165,5 +174,27 @@ fn main() -> ExitCode {
             eprintln!("spub-mio: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connects(args: &[&str]) -> Vec<String> {
+        let args = parse(args.iter().map(|s| s.to_string())).unwrap().unwrap();
+        args.cfg.connect
+    }
+
+    #[test]
+    fn default_client_only_without_another_face() {
+        assert_eq!(connects(&[]), ["ws://127.0.0.1:8080"]);
+        assert_eq!(connects(&["-d", "x", "-role", "in"]), ["ws://127.0.0.1:8080"]);
+        assert!(connects(&["--udp", "127.0.0.1:5001,127.0.0.1:5002"]).is_empty());
+        assert!(connects(&["--kiss", "/dev/ttyUSB0"]).is_empty());
+        assert!(connects(&["--mc", "224.1.1.1:5000"]).is_empty());
+        assert_eq!(connects(&["--connect", "ws://h:1"]), ["ws://h:1"]);
+        assert_eq!(connects(&["ws://h:2", "--connect", "ws://h:1"]), ["ws://h:2", "ws://h:1"]);
+        assert!(connects(&["8080", "--udp", "127.0.0.1:5001,127.0.0.1:5002"]).is_empty());
     }
 }
