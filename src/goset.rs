@@ -207,6 +207,12 @@ impl GoSet {
         self.round()
     }
 
+    /// A new peer appeared: answers given so far did not reach it, so the same claims may be
+    /// answered again (still within the round's reply budget).
+    pub fn new_peer(&mut self) {
+        self.answered.clear();
+    }
+
     /// Runs one periodic round now: the full claim, one queued novelty, then the pending claims,
     /// smallest first, within the per-round ask and help budgets. Resets the reply budget.
     pub fn round(&mut self) -> Vec<GosetMsg> {

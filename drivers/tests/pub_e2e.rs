@@ -61,7 +61,6 @@ fn bad_arguments_fail_cleanly() {
 /// send it (`answered`, reset with `replies_left` in `Goset::round`, src/goset.rs), so the late
 /// joiner's claim goes unanswered until then.
 #[test]
-#[ignore = "engine: GOset claim answers are deduplicated across peers (src/goset.rs)"]
 fn second_empty_pub_joining_later_syncs_at_once() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));

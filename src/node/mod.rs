@@ -338,6 +338,7 @@ impl<S: Store> Node<S> {
             FaceKind::Broadcast => self.cfg.broadcast_pacer,
         };
         self.faces.insert(face, Face::new(kind, pacer, now));
+        self.goset.new_peer();
         if let Some(claim) = self.goset.full_claim() {
             if let Some(p) = Packet::new(&crate::wire::goset::GosetMsg::Claim(claim).to_packet()) {
                 self.send(face, p);
