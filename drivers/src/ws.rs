@@ -36,6 +36,9 @@ pub struct WsConfig {
     pub read_buffer: usize,
     /// Server only: connections beyond this many are refused.
     pub max_conns: usize,
+    /// Server only: a client that has not completed the websocket handshake this long after
+    /// connecting is cut off (it would hold a connection slot).
+    pub handshake_timeout: Duration,
 }
 
 impl Default for WsConfig {
@@ -46,6 +49,7 @@ impl Default for WsConfig {
             max_write_buffer: 32 * 1024,
             read_buffer: 4 * 1024,
             max_conns: 4096,
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -299,6 +303,8 @@ pub struct WsServer {
     broken: Vec<(usize, Close)>,
     serial: u64,
     open: usize,
+    /// Connections still handshaking, oldest first, with the moment they must be open by.
+    handshakes: std::collections::VecDeque<(Instant, usize, PeerId)>,
     stats: FaceStats,
 }
 
@@ -315,6 +321,7 @@ impl WsServer {
             broken: Vec::new(),
             serial: 0,
             open: 0,
+            handshakes: std::collections::VecDeque::new(),
             stats: FaceStats::default(),
         })
     }
@@ -378,6 +385,9 @@ impl WsServer {
                 }
             };
             let opened = matches!(stage, Stage::Open(_));
+            if !opened {
+                self.handshakes.push_back((Instant::now() + self.cfg.handshake_timeout, slot, peer));
+            }
             let mut conn = Conn { peer, token, stage, writable_interest: true, pending: false };
             if opened {
                 out.push(FaceEvent::Up(peer));
@@ -473,6 +483,23 @@ impl Face for WsServer {
 
     fn stats(&self) -> &FaceStats {
         &self.stats
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.handshakes.front().map(|(at, _, _)| *at)
+    }
+
+    fn on_deadline(&mut self, registry: &Registry, now: Instant, out: &mut Vec<FaceEvent>) {
+        while let Some(&(at, slot, peer)) = self.handshakes.front() {
+            if at > now {
+                break;
+            }
+            self.handshakes.pop_front();
+            let stalled = matches!(self.conns.get(slot), Some(Some(c)) if c.peer == peer && !c.is_open());
+            if stalled {
+                self.close(registry, slot, Close::Protocol, out);
+            }
+        }
     }
 }
 

@@ -219,3 +219,31 @@ fn slow_reader_hits_the_write_bound_and_stays_connected() {
     // Everything not dropped was delivered.
     assert_eq!(reader.join().unwrap(), stats.packets_out);
 }
+
+#[test]
+fn a_client_that_never_finishes_the_handshake_is_cut_off() {
+    let cfg = WsConfig { handshake_timeout: Duration::from_millis(200), ..WsConfig::default() };
+    let mut server = WsServer::bind(0, any_port(), cfg).unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut h = Harness::new();
+    server.register(h.poll.registry()).unwrap();
+    // Connects, sends half a request line, then goes quiet.
+    let mut silent = TcpStream::connect(addr).unwrap();
+    silent.write_all(b"GET / HT").unwrap();
+    let started = Instant::now();
+    let mut seen = false;
+    while started.elapsed() < Duration::from_secs(10) {
+        h.turn(&mut [&mut server]);
+        seen |= server.connection_count() == 1;
+        if seen && server.connection_count() == 0 {
+            break;
+        }
+    }
+    assert!(seen, "the silent client was accepted");
+    assert_eq!(server.connection_count(), 0, "the silent client still holds a slot");
+    assert!(started.elapsed() >= Duration::from_millis(200), "cut off before its time");
+    assert_eq!(server.stats().closed_protocol, 1);
+    silent.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 16];
+    assert!(matches!(std::io::Read::read(&mut silent, &mut buf), Ok(0) | Err(_)), "the socket is closed");
+}
