@@ -100,6 +100,16 @@ impl Pub {
         self.ups.load(Ordering::Relaxed)
     }
 
+    /// CPU time (user + system) the process has used so far, from /proc/PID/stat.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).expect("proc stat");
+        // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let ticks: u64 = rest.split_whitespace().skip(11).take(2).filter_map(|t| t.parse::<u64>().ok()).sum();
+        // USER_HZ is 100 on every Linux architecture this runs on.
+        Duration::from_millis(ticks * 10)
+    }
+
     /// Resident set size in KiB, from /proc/PID/status.
     pub fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
