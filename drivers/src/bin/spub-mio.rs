@@ -43,6 +43,10 @@ options beyond spub.py:
 Stop with SIGINT or SIGTERM: the pub stops, persists the store and exits 0.
 ";
 
+/// The batched policy: the relay syncs the store once a second; the write count only bounds
+/// what a burst can leave unsynced (65536 writes, about 7.5 MiB).
+const BATCHED: Durability = Durability::Batched { every: 65_536 };
+
 struct Args {
     cfg: RelayConfig,
     log_level: String,
@@ -58,7 +62,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
         multicast: Vec::new(),
         kiss: Vec::new(),
         max_conns: 1024,
-        durability: Durability::Batched { every: 256 },
+        durability: BATCHED,
         summary_every: Duration::from_secs(60),
     };
     let mut log_level = "info".to_string();
@@ -105,7 +109,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
             "--fsync" => {
                 cfg.durability = match value(&mut it, &arg)?.as_str() {
                     "every" => Durability::EveryWrite,
-                    "batched" => Durability::Batched { every: 256 },
+                    "batched" => BATCHED,
                     other => return Err(format!("unknown fsync policy '{other}' (every or batched)")),
                 }
             }
