@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,13 +15,13 @@ use tinyssb::store::mem::MemStore;
 use tinyssb::store::Store;
 use tinyssb::Seq;
 
+#[path = "../../tests/procs/mod.rs"]
+mod procs;
+#[allow(unused_imports)]
+pub use procs::{copy_dir, free_port};
+
 /// How often file and port conditions are re-checked.
 pub const POLL: Duration = Duration::from_millis(2);
-
-/// A port on 127.0.0.1 that was free a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
 
 /// Polls `f` every `every` until it holds or `limit` passes; true if it held.
 pub fn poll_until(limit: Duration, every: Duration, mut f: impl FnMut() -> bool) -> bool {
@@ -217,17 +217,4 @@ pub fn ms(d: Duration) -> String {
 /// Runs from the environment (`BENCH_RUNS`), else `default`.
 pub fn runs(default: usize) -> usize {
     std::env::var("BENCH_RUNS").ok().and_then(|s| s.parse().ok()).filter(|&n| n > 0).unwrap_or(default)
-}
-
-/// Copies a directory tree.
-pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let dest = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), &dest).expect("copy");
-        }
-    }
 }
