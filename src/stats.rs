@@ -78,6 +78,10 @@ pub struct Stats {
     pub chnks_out: u64,
     /// GOset packets sent.
     pub goset_out: u64,
+    /// Control packets (GOset messages, requests) not queued because the face's output was full.
+    pub out_dropped: u64,
+    /// Times a driver reported output it dropped instead of writing.
+    pub send_dropped: u64,
     dropped: [u64; 7],
 }
 

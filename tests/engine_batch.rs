@@ -1,5 +1,5 @@
 //! Batched signature verification: entries accepted by their DMX are verified together when the
-//! node is next polled; forged entries (and whatever was chained on them) never reach the store,
+//! node's timers run (the pending batch makes them due at once); forged entries (and whatever was chained on them) never reach the store,
 //! the valid prefix of a burst does, and chunks that arrive before their entry is verified are
 //! stored once it is.
 mod sim;
@@ -42,7 +42,9 @@ fn receiver(fid: FeedId) -> Node<MemStore> {
     rx
 }
 
+/// Runs the due timers (which settle the batch) and takes the events.
 fn drain(rx: &mut Node<MemStore>) -> Vec<Event> {
+    rx.handle_timeout(Instant(10));
     std::iter::from_fn(|| rx.poll_event()).collect()
 }
 
@@ -62,7 +64,7 @@ fn forged(fid: &FeedId, seq: Seq, prev: &MsgId, fill: u8) -> Entry {
 }
 
 #[test]
-fn a_burst_is_stored_only_when_polled_and_then_all_of_it() {
+fn a_burst_is_stored_only_when_the_timers_run_and_then_all_of_it() {
     let k = key(1);
     let fid = k.feed_id();
     let feed = authored(&k, &short(150));

@@ -1,11 +1,57 @@
-//! Per-face state: request pacers, the WANT rotation offset, and what was recently sent to the peer.
+//! Per-face state: request pacers, the WANT rotation offset, output, the replies still owed to
+//! the peer, and what was recently sent to it.
 
 use std::collections::HashMap;
 
+use super::output::Outbox;
 use super::pacer::{Pacer, PacerConfig};
+use super::serve::Serving;
 use super::FaceKind;
 use crate::ids::{FeedId, Seq};
 use crate::time::{Duration, Instant};
+
+/// Most (feed, entry) sidechains whose sent chunks a face remembers; older marks are forgotten.
+const MAX_CHUNK_MARKS: usize = 1024;
+
+/// The highest item sent on one stream (a feed's entries, or one entry's chunks), the last item
+/// the peer asked for, and when either last changed.
+#[derive(Clone, Copy, Debug)]
+struct SentMark {
+    hi: u32,
+    asked: u32,
+    at: Instant,
+}
+
+impl SentMark {
+    /// The first item worth sending for a request starting at `asked`.
+    ///
+    /// Items up to `hi` were sent. While the peer keeps moving forward (it asks for a later item
+    /// than before), while output to it is still `busy` (queued or held by the driver), or while
+    /// the last send is recent, they are on their way and are not sent again: a slow reader gets
+    /// each packet once. Only a peer that asks for the same item for a whole `window` after it
+    /// was sent and delivered gets it again (it was lost, or the peer dropped it).
+    fn first_unsent(&mut self, asked: u32, now: Instant, window: Duration, busy: bool) -> u32 {
+        if asked > self.hi {
+            return asked;
+        }
+        if asked > self.asked || busy {
+            self.asked = asked;
+            self.at = now;
+        }
+        if asked == self.asked && now.saturating_since(self.at) >= window {
+            self.at = now;
+            return asked;
+        }
+        self.hi.saturating_add(1)
+    }
+
+    fn sent(&mut self, item: u32, now: Instant) {
+        if item >= self.hi {
+            self.hi = item;
+            self.at = now;
+        }
+    }
+}
 
 /// What the node keeps about one face.
 #[derive(Clone, Debug)]
@@ -15,10 +61,14 @@ pub(super) struct Face {
     pub chnk: Pacer,
     /// Feed index the next WANT vector starts at.
     pub want_offset: usize,
-    /// Highest entry seq sent per feed, and when (reliable faces only).
-    sent_entries: HashMap<FeedId, (Seq, Instant)>,
-    /// Highest chunk nr sent per (feed, seq), and when (reliable faces only).
-    sent_chunks: HashMap<(FeedId, Seq), (u32, Instant)>,
+    /// Output queued for the face and held by the driver.
+    pub out: Outbox,
+    /// Replies still owed to the peer, produced while the output has room.
+    pub serving: Serving,
+    /// Entries sent per feed (reliable faces only).
+    sent_entries: HashMap<FeedId, SentMark>,
+    /// Chunks sent per (feed, entry) (reliable faces only).
+    sent_chunks: HashMap<(FeedId, Seq), SentMark>,
     /// True once the peer was found to have nothing new; cleared by progress.
     pub in_sync: bool,
 }
@@ -30,6 +80,8 @@ impl Face {
             want: Pacer::new(pacer, now),
             chnk: Pacer::new(pacer, now),
             want_offset: 0,
+            out: Outbox::default(),
+            serving: Serving::default(),
             sent_entries: HashMap::new(),
             sent_chunks: HashMap::new(),
             in_sync: false,
@@ -50,39 +102,56 @@ impl Face {
         self.chnk.on_progress(now);
     }
 
-    /// The first entry seq worth sending for a request of `seq` (skips what was just sent).
-    pub fn first_unsent_entry(&self, fid: &FeedId, seq: Seq, now: Instant, window: Duration) -> Seq {
-        match self.sent_entries.get(fid) {
-            Some(&(hi, at)) if now.saturating_since(at) < window && hi >= seq => {
-                hi.next().unwrap_or(Seq(u32::MAX))
-            }
-            _ => seq,
+    /// The first entry seq worth sending for a request of `seq`.
+    pub fn first_unsent_entry(&mut self, fid: &FeedId, seq: Seq, now: Instant, window: Duration) -> Seq {
+        let busy = self.out.used() > 0;
+        match self.sent_entries.get_mut(fid) {
+            Some(mark) => Seq(mark.first_unsent(seq.0, now, window, busy)),
+            None => seq,
         }
     }
 
     /// The first chunk worth sending for a request of chunk `nr` of entry `seq`.
-    pub fn first_unsent_chunk(&self, fid: &FeedId, seq: Seq, nr: u32, now: Instant, window: Duration) -> u32 {
-        match self.sent_chunks.get(&(*fid, seq)) {
-            Some(&(hi, at)) if now.saturating_since(at) < window && hi >= nr => hi.saturating_add(1),
-            _ => nr,
+    pub fn first_unsent_chunk(
+        &mut self,
+        fid: &FeedId,
+        seq: Seq,
+        nr: u32,
+        now: Instant,
+        window: Duration,
+    ) -> u32 {
+        let busy = self.out.used() > 0;
+        match self.sent_chunks.get_mut(&(*fid, seq)) {
+            Some(mark) => mark.first_unsent(nr, now, window, busy),
+            None => nr,
         }
     }
 
     pub fn note_entry_sent(&mut self, fid: FeedId, seq: Seq, now: Instant) {
         if self.kind == FaceKind::Reliable {
-            let e = self.sent_entries.entry(fid).or_insert((seq, now));
-            if seq >= e.0 {
-                *e = (seq, now);
-            }
+            self.sent_entries
+                .entry(fid)
+                .or_insert(SentMark { hi: seq.0, asked: 0, at: now })
+                .sent(seq.0, now);
         }
     }
 
-    pub fn note_chunk_sent(&mut self, fid: FeedId, seq: Seq, nr: u32, now: Instant) {
-        if self.kind == FaceKind::Reliable {
-            let e = self.sent_chunks.entry((fid, seq)).or_insert((nr, now));
-            if nr >= e.0 {
-                *e = (nr, now);
+    pub fn note_chunk_sent(&mut self, fid: FeedId, seq: Seq, nr: u32, now: Instant, window: Duration) {
+        if self.kind != FaceKind::Reliable {
+            return;
+        }
+        if self.sent_chunks.len() >= MAX_CHUNK_MARKS && !self.sent_chunks.contains_key(&(fid, seq)) {
+            self.sent_chunks.retain(|_, m| now.saturating_since(m.at) < window);
+            if self.sent_chunks.len() >= MAX_CHUNK_MARKS {
+                self.sent_chunks.clear();
             }
         }
+        self.sent_chunks.entry((fid, seq)).or_insert(SentMark { hi: nr, asked: 0, at: now }).sent(nr, now);
+    }
+
+    /// Output to this face was lost: forget what was sent, so that the next request is answered.
+    pub fn forget_sent(&mut self) {
+        self.sent_entries.clear();
+        self.sent_chunks.clear();
     }
 }

@@ -12,9 +12,20 @@
 //! 2. [`Node::poll_event`] until `None`: what happened (feeds, entries, drops);
 //! 3. [`Node::poll_timeout`]: when to call [`Node::handle_timeout`] next.
 //!
-//! Feed a burst of packets (everything one read returned) before polling: incoming entries are
-//! accepted by their DMX and their signatures verified as a batch when the node is next polled,
-//! runs its timers, or holds a full batch. Only then do they reach the store and emit events.
+//! `poll_*` methods only hand out what the inputs produced; they never touch the store.
+//!
+//! Feed a burst of packets (everything one read returned) before calling
+//! [`Node::handle_timeout`]: incoming entries are accepted by their DMX, and their signatures
+//! are verified as a batch when the batch is full or when the timers run (the batch makes
+//! [`Node::poll_timeout`] due at once). Only then do they reach the store and emit events.
+//!
+//! # Backpressure
+//!
+//! Output is bounded per face and in total ([`Config::max_queued_per_face`],
+//! [`Config::max_queued_total`]). A packet counts against both from the moment the node queues
+//! it until the driver reports it written with [`Node::handle_flushed`] (or lost with
+//! [`Node::handle_send_dropped`]). Replies to requests are produced only while there is room, so
+//! a driver must report what it wrote, or the face stalls once its budget is spent.
 //!
 //! ```
 //! use tinyssb::node::{Config, FaceId, FaceKind, Node};
@@ -29,6 +40,7 @@
 //!     // A real driver would read packets here and call node.handle_packet(now, face, &bytes).
 //!     while let Some(tx) = node.poll_transmit() {
 //!         let _ = (tx.face, tx.packet.as_slice()); // socket.send(...)
+//!         node.handle_flushed(now, tx.face, tx.packet.len()); // once the OS took the bytes
 //!     }
 //!     while let Some(_event) = node.poll_event() {}
 //!     match node.poll_timeout() {
@@ -43,6 +55,7 @@ mod batch;
 mod face;
 mod gossip;
 mod ingest;
+mod output;
 mod pacer;
 mod requests;
 mod serve;
@@ -115,8 +128,13 @@ pub struct Config {
     pub reliable_budget: usize,
     /// Packets sent in answer to one request on a broadcast face (the reference sends 3).
     pub broadcast_budget: usize,
-    /// How long a reliable face remembers what it was sent, to skip re-sending it.
+    /// How long a reliable face's peer must repeat a request for something already sent
+    /// (without asking for anything newer) before it is sent again.
     pub resend_window: Duration,
+    /// Bytes of output one face may hold at once: queued in the node or held by the driver.
+    pub max_queued_per_face: usize,
+    /// Bytes of output all faces together may hold at once.
+    pub max_queued_total: usize,
 }
 
 impl Default for Config {
@@ -140,6 +158,8 @@ impl Default for Config {
             reliable_budget: 256,
             broadcast_budget: 3,
             resend_window: Duration::from_secs(5),
+            max_queued_per_face: 256 * 1024,
+            max_queued_total: 64 * 1024 * 1024,
         }
     }
 }
@@ -238,7 +258,10 @@ pub struct Node<S: Store> {
     faces: BTreeMap<FaceId, Face>,
     goset_due: Instant,
     batch: batch::Batch,
-    transmits: VecDeque<Transmit>,
+    /// Faces with queued output, in the order they are polled.
+    ring: VecDeque<FaceId>,
+    /// Bytes of output held by all faces (see [`output`]).
+    out_total: usize,
     events: VecDeque<Event>,
     stats: Stats,
 }
@@ -263,7 +286,8 @@ impl<S: Store> Node<S> {
             faces: BTreeMap::new(),
             goset_due: now,
             batch: batch::Batch::default(),
-            transmits: VecDeque::new(),
+            ring: VecDeque::new(),
+            out_total: 0,
             events: VecDeque::new(),
             stats: Stats::default(),
             cfg,
@@ -347,9 +371,28 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// A face went down; everything about it is forgotten.
+    /// A face went down; everything about it, and its queued output, is forgotten.
     pub fn handle_face_down(&mut self, _now: Instant, face: FaceId) {
+        self.discard_output(face);
         self.faces.remove(&face);
+    }
+
+    /// The driver wrote `bytes` of `face`'s output (packets it took from
+    /// [`Node::poll_transmit`]): that room is free again, and replies still owed to the face are
+    /// produced into it.
+    pub fn handle_flushed(&mut self, now: Instant, face: FaceId, bytes: usize) {
+        self.release(now, face, bytes);
+    }
+
+    /// The driver dropped `bytes` of `face`'s output instead of writing them. The room is free
+    /// again, the loss is counted, and the face forgets what it was sent, so that the peer's next
+    /// request is answered in full.
+    pub fn handle_send_dropped(&mut self, now: Instant, face: FaceId, bytes: usize) {
+        self.stats.send_dropped += 1;
+        if let Some(f) = self.faces.get_mut(&face) {
+            f.forget_sent();
+        }
+        self.release(now, face, bytes);
     }
 
     /// A packet arrived on `face`. Bad packets are counted and dropped, never returned as errors.
@@ -455,17 +498,15 @@ impl<S: Store> Node<S> {
 
     // ---- outputs ----
 
-    /// The next packet to send, if any.
+    /// The next packet to send, if any: faces with output take turns, one packet each.
     #[must_use]
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.settle();
-        self.transmits.pop_front()
+        self.next_transmit()
     }
 
     /// The next event, if any.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.settle();
         self.events.pop_front()
     }
 
@@ -485,11 +526,6 @@ impl<S: Store> Node<S> {
     }
 
     // ---- internals shared by the submodules ----
-
-    fn send(&mut self, face: FaceId, packet: Packet) {
-        self.stats.packets_out += 1;
-        self.transmits.push_back(Transmit { face, packet });
-    }
 
     fn drop_packet(&mut self, face: FaceId, reason: DropReason) {
         self.stats.count_drop(reason);

@@ -1,10 +1,14 @@
-//! Serving: answering WANT and CHNK requests from the store, within the face's send budget.
+//! Serving: answering WANT and CHNK requests from the store, as far as the face's output has room.
 //!
-//! Both requests are answered in passes over their elements, as the reference
-//! does: each pass sends the next entry (or chunk) of every element that still
-//! has one, until the budget is spent or a pass finds nothing. On reliable
-//! faces the budget is large, the chunks of a chain20 entry follow it at once,
-//! and what was sent moments ago is skipped instead of sent twice.
+//! A request does not produce its replies at once. It updates what the face is owed, a cursor
+//! per feed (WANT) or per sidechain (CHNK) and a credit of packets, and replies are read from the
+//! store only while the face's output budget has room ([`Node::fill`]). Cursors are served in
+//! turn, one packet each, as the reference answers in passes. On reliable faces the credit is
+//! large, a chain20 entry's chunks follow it at once, and what is already on its way to the peer
+//! is not sent again. A request that repeats one still being answered only moves cursors and
+//! never adds credit, so a flood of requests costs no more than one.
+
+use std::collections::VecDeque;
 
 use super::{FaceId, FaceKind, Node};
 use crate::ids::{FeedId, Seq};
@@ -14,6 +18,41 @@ use crate::time::Instant;
 use crate::wire::entry::{Chain20, EntryType};
 use crate::wire::packet::Packet;
 use crate::wire::request::{ChnkVector, WantVector};
+use crate::wire::MAX_PACKET;
+
+/// Most sidechains one face may have open CHNK cursors on; older ones are dropped.
+const MAX_CHUNK_CURSORS: usize = 256;
+
+/// The replies a face is still owed.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Serving {
+    /// Next entry to send per feed, served in turn.
+    entries: VecDeque<(FeedId, Seq)>,
+    /// Packets left for the WANT answer (entries and the chunks pushed after them).
+    entry_credit: usize,
+    /// Chunks of the chain20 entry just sent, pushed after it: feed, seq, next chunk, end.
+    push: Option<(FeedId, Seq, u32, u32)>,
+    /// Next chunk to send per sidechain, served in turn.
+    chunks: VecDeque<(FeedId, Seq, u32)>,
+    /// Packets left for the CHNK answer.
+    chunk_credit: usize,
+    /// Whether chunks go next when both kinds of reply are owed.
+    chunks_turn: bool,
+}
+
+impl Serving {
+    /// True if replies are owed.
+    pub fn has_work(&self) -> bool {
+        self.entry_credit > 0 || self.chunk_credit > 0
+    }
+}
+
+/// What [`Node::fill`] does next for a face.
+enum Next {
+    Push(FeedId, Seq, u32, u32),
+    Entry(FeedId, Seq),
+    Chunk(FeedId, Seq, u32),
+}
 
 impl<S: Store> Node<S> {
     fn budget(&self, face: FaceId) -> Option<(usize, FaceKind)> {
@@ -32,55 +71,25 @@ impl<S: Store> Node<S> {
         let Ok(want) = WantVector::decode(body) else {
             return self.drop_packet(face, DropReason::BadRequest);
         };
-        let Some((mut credit, kind)) = self.budget(face) else { return };
-        let keys = self.goset.keys();
-        let n = keys.len();
-        if n == 0 {
-            return;
-        }
+        let Some((budget, _)) = self.budget(face) else { return };
+        let n = self.goset.len();
         let window = self.cfg.resend_window;
-        let mut cursors: Vec<(FeedId, Seq)> = Vec::with_capacity(want.seqs.len());
         for (i, &seq) in want.seqs.iter().enumerate() {
-            let Some(&fid) = want.feed_index(i, n).and_then(|idx| keys.get(idx)) else { continue };
-            let start = match self.faces.get(&face) {
-                Some(f) => f.first_unsent_entry(&fid, seq, now, window),
-                None => seq,
+            let Some(&fid) = want.feed_index(i, n).and_then(|idx| self.goset.keys().get(idx)) else {
+                continue;
             };
-            cursors.push((fid, start));
-        }
-        while credit > 0 {
-            let mut progressed = false;
-            for (fid, seq) in cursors.iter_mut() {
-                if credit == 0 {
-                    break;
-                }
-                let entry = match self.store.read_entry(fid, *seq) {
-                    Ok(Some(e)) => e,
-                    Ok(None) => continue,
-                    Err(e) => {
-                        self.store_failed(face, e);
-                        continue;
-                    }
-                };
-                self.send(face, Packet::full(entry.0));
-                self.stats.entries_out += 1;
-                credit -= 1;
-                progressed = true;
-                if let Some(f) = self.faces.get_mut(&face) {
-                    f.note_entry_sent(*fid, *seq, now);
-                }
-                if kind == FaceKind::Reliable && entry.entry_type() == Some(EntryType::Chain20) {
-                    if let Some(chain) = Chain20::parse(entry.payload()) {
-                        let count = u32::try_from(chain.chunk_count()).unwrap_or(u32::MAX);
-                        credit = self.send_chunks(now, face, fid, *seq, 0, count, credit);
-                    }
-                }
-                *seq = seq.next().unwrap_or(Seq(u32::MAX));
-            }
-            if !progressed {
-                break;
+            let Some(f) = self.faces.get_mut(&face) else { return };
+            let start = f.first_unsent_entry(&fid, seq, now, window);
+            let s = &mut f.serving;
+            match s.entries.iter_mut().find(|(id, _)| *id == fid) {
+                Some(cursor) => cursor.1 = start,
+                None => s.entries.push_back((fid, start)),
             }
         }
+        if let Some(f) = self.faces.get_mut(&face) {
+            f.serving.entry_credit = f.serving.entry_credit.max(budget);
+        }
+        self.fill(now, face);
     }
 
     pub(super) fn serve_chnk(&mut self, now: Instant, face: FaceId, body: &[u8]) {
@@ -90,71 +99,147 @@ impl<S: Store> Node<S> {
         let Ok(chnk) = ChnkVector::decode(body) else {
             return self.drop_packet(face, DropReason::BadRequest);
         };
-        let Some((mut credit, _)) = self.budget(face) else { return };
+        let Some((budget, _)) = self.budget(face) else { return };
         let window = self.cfg.resend_window;
-        let mut cursors: Vec<(FeedId, Seq, u32)> = Vec::with_capacity(chnk.requests.len());
         for req in &chnk.requests {
             let Some(&fid) = usize::try_from(req.feed_index).ok().and_then(|i| self.goset.keys().get(i))
             else {
                 continue;
             };
-            let (seq, nr) = (req.seq, req.chunk);
-            let start = match self.faces.get(&face) {
-                Some(f) => f.first_unsent_chunk(&fid, seq, nr, now, window),
-                None => nr,
-            };
-            cursors.push((fid, seq, start));
-        }
-        while credit > 0 {
-            let before = credit;
-            for (fid, seq, nr) in cursors.iter_mut() {
-                if credit == 0 {
-                    break;
+            let Some(f) = self.faces.get_mut(&face) else { return };
+            let start = f.first_unsent_chunk(&fid, req.seq, req.chunk, now, window);
+            let s = &mut f.serving;
+            match s.chunks.iter_mut().find(|(id, seq, _)| *id == fid && *seq == req.seq) {
+                Some(cursor) => cursor.2 = start,
+                None => {
+                    if s.chunks.len() >= MAX_CHUNK_CURSORS {
+                        s.chunks.pop_front();
+                    }
+                    s.chunks.push_back((fid, req.seq, start));
                 }
-                let after = self.send_chunks(now, face, fid, *seq, *nr, nr.saturating_add(1), credit);
-                if after < credit {
-                    *nr = nr.saturating_add(1);
-                }
-                credit = after;
             }
-            if credit == before {
-                break;
+        }
+        if let Some(f) = self.faces.get_mut(&face) {
+            f.serving.chunk_credit = f.serving.chunk_credit.max(budget);
+        }
+        self.fill(now, face);
+    }
+
+    /// Produces the replies `face` is owed while its output has room and credit is left.
+    pub(super) fn fill(&mut self, now: Instant, face: FaceId) {
+        while self.room(face) >= MAX_PACKET {
+            let Some(next) = self.faces.get_mut(&face).and_then(|f| next_reply(&mut f.serving)) else {
+                return;
+            };
+            match next {
+                Next::Push(fid, seq, nr, end) => {
+                    let sent = self.reply_chunk(now, face, &fid, seq, nr);
+                    let Some(s) = self.faces.get_mut(&face).map(|f| &mut f.serving) else { return };
+                    s.push = (sent && nr + 1 < end).then_some((fid, seq, nr + 1, end));
+                    if sent {
+                        s.entry_credit = s.entry_credit.saturating_sub(1);
+                    }
+                }
+                Next::Entry(fid, seq) => {
+                    let push = self.reply_entry(now, face, &fid, seq);
+                    let Some(s) = self.faces.get_mut(&face).map(|f| &mut f.serving) else { return };
+                    if let Some(push) = push {
+                        s.entry_credit = s.entry_credit.saturating_sub(1);
+                        s.push = push.map(|count| (fid, seq, 0, count));
+                        if let Some(next) = seq.next() {
+                            s.entries.push_back((fid, next));
+                        }
+                    }
+                }
+                Next::Chunk(fid, seq, nr) => {
+                    let sent = self.reply_chunk(now, face, &fid, seq, nr);
+                    let Some(s) = self.faces.get_mut(&face).map(|f| &mut f.serving) else { return };
+                    if sent {
+                        s.chunk_credit = s.chunk_credit.saturating_sub(1);
+                        s.chunks.push_back((fid, seq, nr.saturating_add(1)));
+                    }
+                }
+            }
+            if let Some(s) = self.faces.get_mut(&face).map(|f| &mut f.serving) {
+                if s.entry_credit == 0 {
+                    s.entries.clear();
+                    s.push = None;
+                }
+                if s.chunk_credit == 0 {
+                    s.chunks.clear();
+                }
             }
         }
     }
 
-    /// Sends the held chunks `from..to` of entry `seq`, stopping at the first missing one or when
-    /// the credit runs out. Returns the credit left.
-    #[allow(clippy::too_many_arguments)]
-    fn send_chunks(
-        &mut self,
-        now: Instant,
-        face: FaceId,
-        fid: &FeedId,
-        seq: Seq,
-        from: u32,
-        to: u32,
-        mut credit: usize,
-    ) -> usize {
-        let mut nr = from;
-        while nr < to && credit > 0 {
-            match self.store.read_chunk(fid, seq, nr) {
-                Ok(Some(chunk)) => {
-                    self.send(face, Packet::full(chunk.0));
-                    self.stats.chunks_out += 1;
-                    credit -= 1;
-                    if let Some(f) = self.faces.get_mut(&face) {
-                        f.note_chunk_sent(*fid, seq, nr, now);
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    self.store_failed(face, e);
-                    break;
-                }
+    /// Queues entry `seq` of `fid`. `None` if the store does not hold it; otherwise the number of
+    /// chunks to push after it (on reliable faces, for a chain20 entry with chunks).
+    fn reply_entry(&mut self, now: Instant, face: FaceId, fid: &FeedId, seq: Seq) -> Option<Option<u32>> {
+        let entry = match self.store.read_entry(fid, seq) {
+            Ok(Some(e)) => e,
+            Ok(None) => return None,
+            Err(e) => {
+                self.store_failed(face, e);
+                return None;
             }
-            nr += 1;
+        };
+        self.send_reply(face, Packet::full(entry.0));
+        self.stats.entries_out += 1;
+        let f = self.faces.get_mut(&face)?;
+        f.note_entry_sent(*fid, seq, now);
+        if f.kind != FaceKind::Reliable || entry.entry_type() != Some(EntryType::Chain20) {
+            return Some(None);
         }
-        credit
+        let count =
+            Chain20::parse(entry.payload()).map_or(0, |c| u32::try_from(c.chunk_count()).unwrap_or(u32::MAX));
+        Some((count > 0).then_some(count))
     }
+
+    /// Queues chunk `nr` of entry `seq`; false if the store does not hold it.
+    fn reply_chunk(&mut self, now: Instant, face: FaceId, fid: &FeedId, seq: Seq, nr: u32) -> bool {
+        match self.store.read_chunk(fid, seq, nr) {
+            Ok(Some(chunk)) => {
+                self.send_reply(face, Packet::full(chunk.0));
+                self.stats.chunks_out += 1;
+                let window = self.cfg.resend_window;
+                if let Some(f) = self.faces.get_mut(&face) {
+                    f.note_chunk_sent(*fid, seq, nr, now, window);
+                }
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                self.store_failed(face, e);
+                false
+            }
+        }
+    }
+}
+
+/// Takes the next reply owed: pushed chunks first, then entries and chunk requests in turn.
+fn next_reply(s: &mut Serving) -> Option<Next> {
+    if s.entry_credit > 0 {
+        if let Some((fid, seq, nr, end)) = s.push.take() {
+            return Some(Next::Push(fid, seq, nr, end));
+        }
+    }
+    let entries_owed = s.entry_credit > 0 && !s.entries.is_empty();
+    let chunks_owed = s.chunk_credit > 0 && !s.chunks.is_empty();
+    if !entries_owed {
+        s.entry_credit = 0;
+    }
+    if !chunks_owed {
+        s.chunk_credit = 0;
+    }
+    let take_chunk = chunks_owed && (s.chunks_turn || !entries_owed);
+    s.chunks_turn = !s.chunks_turn;
+    if take_chunk {
+        let (fid, seq, nr) = s.chunks.pop_front()?;
+        return Some(Next::Chunk(fid, seq, nr));
+    }
+    if entries_owed {
+        let (fid, seq) = s.entries.pop_front()?;
+        return Some(Next::Entry(fid, seq));
+    }
+    None
 }

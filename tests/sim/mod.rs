@@ -96,6 +96,16 @@ struct InFlight {
     bytes: Vec<u8>,
 }
 
+/// A packet that leaves its sender's driver at `at` (links with limited bandwidth).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Flushed {
+    at: Instant,
+    order: u64,
+    node: usize,
+    link: usize,
+    len: usize,
+}
+
 /// One delivered packet, for trace comparison.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceItem {
@@ -113,12 +123,15 @@ pub struct Sim {
     pub now: Instant,
     pub rng: Rng,
     queue: BinaryHeap<Reverse<InFlight>>,
+    flushes: BinaryHeap<Reverse<Flushed>>,
     order: u64,
     pub events: Vec<Vec<Event>>,
     pub trace: Vec<TraceItem>,
     /// Packets handed to links, and packets that arrived.
     pub sent: u64,
     pub delivered: u64,
+    /// Bytes each node handed to its links.
+    pub bytes_sent: Vec<u64>,
 }
 
 impl Sim {
@@ -130,11 +143,13 @@ impl Sim {
             now: Instant(0),
             rng: Rng::new(seed),
             queue: BinaryHeap::new(),
+            flushes: BinaryHeap::new(),
             order: 0,
             events: Vec::new(),
             trace: Vec::new(),
             sent: 0,
             delivered: 0,
+            bytes_sent: Vec::new(),
         }
     }
 
@@ -143,6 +158,7 @@ impl Sim {
         self.nodes.push(Some(Node::new(cfg.clone(), store, self.now)));
         self.configs.push(cfg);
         self.events.push(Vec::new());
+        self.bytes_sent.push(0);
         self.nodes.len() - 1
     }
 
@@ -215,8 +231,10 @@ impl Sim {
     /// Moves every queued transmit onto the links.
     fn collect(&mut self) {
         for i in 0..self.nodes.len() {
+            let now = self.now;
             while let Some(tx) = self.nodes[i].as_mut().and_then(|n| n.poll_transmit()) {
                 self.sent += 1;
+                self.bytes_sent[i] += tx.packet.len() as u64;
                 let id = tx.face.0 as usize;
                 let Some(link) = self.links.get_mut(id) else { continue };
                 if !link.up {
@@ -226,6 +244,22 @@ impl Sim {
                 let spec = link.spec;
                 let start = link.busy_until[dir].max(self.now);
                 link.busy_until[dir] = start + spec.per_packet;
+                // The sender's driver holds the packet until the wire has taken it.
+                if spec.per_packet == Duration::ZERO {
+                    if let Some(n) = self.nodes[i].as_mut() {
+                        n.handle_flushed(now, tx.face, tx.packet.len());
+                    }
+                } else {
+                    self.order += 1;
+                    let flush = Flushed {
+                        at: start + spec.per_packet,
+                        order: self.order,
+                        node: i,
+                        link: id,
+                        len: tx.packet.len(),
+                    };
+                    self.flushes.push(Reverse(flush));
+                }
                 if self.rng.chance(spec.loss) {
                     continue;
                 }
@@ -252,6 +286,9 @@ impl Sim {
     /// The next instant anything happens.
     fn next_time(&self) -> Option<Instant> {
         let mut next = self.queue.peek().map(|Reverse(p)| p.at);
+        if let Some(Reverse(f)) = self.flushes.peek() {
+            next = Some(next.map_or(f.at, |x| x.min(f.at)));
+        }
         for n in self.nodes.iter().flatten() {
             if let Some(t) = n.poll_timeout() {
                 next = Some(next.map_or(t, |x| x.min(t)));
@@ -269,6 +306,13 @@ impl Sim {
             return false;
         }
         self.now = self.now.max(next);
+        while self.flushes.peek().is_some_and(|Reverse(f)| f.at <= self.now) {
+            let Some(Reverse(f)) = self.flushes.pop() else { break };
+            let now = self.now;
+            if let Some(n) = self.nodes[f.node].as_mut() {
+                n.handle_flushed(now, FaceId(f.link as u64), f.len);
+            }
+        }
         while let Some(Reverse(p)) = self.queue.peek() {
             if p.at > self.now {
                 break;

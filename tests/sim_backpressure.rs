@@ -1,0 +1,129 @@
+//! Bounded output: a peer that floods requests and reads slowly (or never) holds at most one
+//! face budget of the node's memory, repeated requests add nothing, and a slow reader gets each
+//! packet about once.
+mod sim;
+
+use sim::{contents, converged, counts, populated_store, seed, LinkSpec, Sim};
+use tinyssb::node::{Config, FaceId, FaceKind, Node};
+use tinyssb::store::mem::MemStore;
+use tinyssb::time::{Duration, Instant};
+use tinyssb::wire::request::{RequestVector, WantVector};
+use tinyssb::Seq;
+
+/// A WANT packet for `node` asking for `seq` of the first `feeds` feeds.
+fn want(node: &Node<MemStore>, feeds: usize, seq: u32) -> Vec<u8> {
+    let w = WantVector::fitting(0, (0..feeds).map(|_| Seq(seq)));
+    let mut p = node.want_dmx().0.to_vec();
+    p.extend_from_slice(&w.encode());
+    p
+}
+
+fn server(seed: u64) -> Node<MemStore> {
+    let mut rng = sim::Rng::new(seed);
+    let store = populated_store(&mut rng, 0, 20, 100, 30, 1500);
+    Node::new(Config::default(), store, Instant(0))
+}
+
+/// Takes every queued packet without reporting any as written; returns the bytes taken.
+fn take_all(node: &mut Node<MemStore>) -> usize {
+    std::iter::from_fn(|| node.poll_transmit()).map(|tx| tx.packet.len()).sum()
+}
+
+#[test]
+fn a_peer_that_never_reads_holds_one_face_budget() {
+    let mut node = server(seed(11));
+    let cfg = node.config().clone();
+    let face = FaceId(1);
+    node.handle_face_up(Instant(0), face, FaceKind::Reliable);
+    let mut taken = 0;
+    for i in 0..10_000u64 {
+        let seq = 1 + (i % 100) as u32;
+        let p = want(&node, 20, seq);
+        node.handle_packet(Instant(i), face, &p);
+        taken += take_all(&mut node);
+    }
+    println!("10k WANTs, never read: {taken} bytes handed to the driver");
+    assert!(taken <= cfg.max_queued_per_face, "{taken} bytes exceed the face budget");
+    assert!(taken > cfg.max_queued_per_face / 2, "the budget was used: {taken}");
+}
+
+#[test]
+fn many_flooding_peers_share_the_total_budget() {
+    let node = server(seed(12));
+    let mut cfg = node.config().clone();
+    cfg.max_queued_total = 1024 * 1024;
+    let store = node.into_store();
+    let mut node = Node::new(cfg.clone(), store, Instant(0));
+    for f in 0..20 {
+        node.handle_face_up(Instant(0), FaceId(f), FaceKind::Reliable);
+    }
+    let mut taken = 0;
+    for i in 0..2_000u64 {
+        let p = want(&node, 20, 1 + (i % 50) as u32);
+        node.handle_packet(Instant(i), FaceId(i % 20), &p);
+        taken += take_all(&mut node);
+    }
+    println!("20 faces flooding, never read: {taken} bytes in total");
+    assert!(taken <= cfg.max_queued_total);
+    // A face that reads gets going again as soon as it reports what it wrote.
+    node.handle_face_up(Instant(3000), FaceId(99), FaceKind::Reliable);
+    let p = want(&node, 20, 1);
+    node.handle_packet(Instant(3000), FaceId(99), &p);
+    let before: usize = take_all(&mut node);
+    assert_eq!(before, 0, "no room at all while the total is spent");
+    node.handle_face_down(Instant(3001), FaceId(0));
+    node.handle_face_down(Instant(3001), FaceId(1));
+    node.handle_flushed(Instant(3001), FaceId(99), 0);
+    let after: usize = take_all(&mut node);
+    assert!(after > 0, "faces that went away free their share");
+}
+
+#[test]
+fn repeated_wants_add_nothing() {
+    let mut node = server(seed(13));
+    let face = FaceId(1);
+    node.handle_face_up(Instant(0), face, FaceKind::Reliable);
+    let (mut bytes_in, mut bytes_out) = (0usize, 0usize);
+    // A flood of 5 WANTs per millisecond for 10 s of virtual time, all read at once: a few
+    // different vectors, repeated over and over.
+    for t in 0..10_000u64 {
+        for k in 0..5u64 {
+            let seq = 1 + ((t / 1000 + k) % 5) as u32;
+            let p = want(&node, 20, seq);
+            bytes_in += p.len();
+            node.handle_packet(Instant(t), face, &p);
+        }
+        while let Some(tx) = node.poll_transmit() {
+            bytes_out += tx.packet.len();
+            node.handle_flushed(Instant(t), tx.face, tx.packet.len());
+        }
+        if node.poll_timeout().is_some_and(|d| d <= Instant(t)) {
+            node.handle_timeout(Instant(t));
+        }
+    }
+    let ratio = bytes_out as f64 / bytes_in as f64;
+    println!("WANT flood: {bytes_in} bytes in, {bytes_out} out, {ratio:.2} bytes out per byte in");
+    assert!(ratio <= 20.0, "amplification {ratio:.1} > 20");
+}
+
+#[test]
+fn a_slow_reader_gets_each_packet_about_once() {
+    let seed = seed(14);
+    let mut sim = Sim::new(seed);
+    let full = populated_store(&mut sim.rng, 0, 5, 40, 30, 1500);
+    let (_, entries, chunks) = counts(&mut full.clone());
+    let a = sim.add_node(Config::default(), full);
+    let b = sim.add_node(Config::default(), MemStore::default());
+    // About 60 packets a second from A to B: far slower than A can serve.
+    let slow = LinkSpec { per_packet: Duration(16), ..LinkSpec::reliable(20) };
+    sim.link(a, b, slow);
+    let t = sim.run_until(Duration::from_secs(3600), |s| converged(s, &[a, b])).expect("converges");
+    let st = sim.node(a).stats().clone();
+    let served = st.entries_out + st.chunks_out;
+    let needed = (entries + chunks) as u64;
+    println!("slow reader: {needed} packets needed, {served} served, {} ms virtual", t.0);
+    assert!(served as f64 <= needed as f64 * 1.1, "served {served} for {needed} needed");
+    let mut sa = sim.node(a).store().clone();
+    let mut sb = sim.node(b).store().clone();
+    assert!(contents(&mut sa) == contents(&mut sb));
+}
