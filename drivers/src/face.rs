@@ -58,6 +58,33 @@ pub enum FaceEvent {
     Down(PeerId),
     /// A packet (at most [`MAX_PACKET`] bytes, trailers removed) arrived from a neighbour.
     Packet(PeerId, Vec<u8>),
+    /// This many bytes of packets given to [`Face::send`] for a neighbour were written to the
+    /// operating system (trailers and framing not counted): the engine may send more.
+    Flushed(PeerId, usize),
+    /// This many bytes of packets given to [`Face::send`] for a neighbour were dropped instead
+    /// (a full queue, a write error).
+    SendDropped(PeerId, usize),
+}
+
+/// Bytes of packets a face took for one neighbour and has not yet reported written or dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Backlog {
+    /// Taken by `send`, not yet written.
+    pub unflushed: usize,
+    /// Dropped since the last report.
+    pub dropped: usize,
+}
+
+impl Backlog {
+    /// Reports the drops, and the unflushed bytes as written when `all_written` holds.
+    pub fn report(&mut self, peer: PeerId, all_written: bool, out: &mut Vec<FaceEvent>) {
+        if self.dropped > 0 {
+            out.push(FaceEvent::SendDropped(peer, std::mem::take(&mut self.dropped)));
+        }
+        if all_written && self.unflushed > 0 {
+            out.push(FaceEvent::Flushed(peer, std::mem::take(&mut self.unflushed)));
+        }
+    }
 }
 
 /// Where [`Face::send`] delivers a packet.
@@ -107,7 +134,9 @@ pub trait Face {
     /// appending what happened to `out`.
     fn on_ready(&mut self, registry: &Registry, event: &Event, out: &mut Vec<FaceEvent>);
 
-    /// Queues `pkt` for `dest`. Never blocks; drops and counts on overflow.
+    /// Queues `pkt` for `dest`. Never blocks; drops and counts on overflow. What becomes of
+    /// it is reported by a later [`Face::flush`] or [`Face::on_ready`] as
+    /// [`FaceEvent::Flushed`] or [`FaceEvent::SendDropped`] (for `Dest::Peer` sends).
     fn send(&mut self, dest: Dest, pkt: &[u8]);
 
     /// Writes queued output until the OS would block and sets each source's

@@ -9,7 +9,7 @@ use mio::event::{Event, Source};
 use mio::{Interest, Registry};
 
 use crate::crc;
-use crate::face::{self, Dest, Face, FaceEvent, FaceStats, PeerId, MAX_PACKET};
+use crate::face::{self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, MAX_PACKET};
 use crate::serial::SerialPort;
 
 /// Frame delimiter.
@@ -142,6 +142,7 @@ pub struct KissFace {
     cfg: KissConfig,
     decoder: Decoder,
     out: Vec<u8>,
+    backlog: Backlog,
     writable_interest: bool,
     announced: bool,
     stats: FaceStats,
@@ -160,6 +161,7 @@ impl KissFace {
             writable_interest: false,
             announced: false,
             stats: FaceStats::default(),
+            backlog: Backlog::default(),
         }
     }
 
@@ -237,8 +239,10 @@ impl Face for KissFace {
         // Worst case every byte is stuffed, plus two delimiters.
         if self.out.len() + 2 * frame.len() + 2 > self.cfg.max_out_bytes {
             self.stats.drop_queue_full += 1;
+            self.backlog.dropped += pkt.len();
             return;
         }
+        self.backlog.unflushed += pkt.len();
         encode(&frame, &mut self.out);
         self.stats.packets_out += 1;
     }
@@ -259,11 +263,13 @@ impl Face for KissFace {
                     if !face::would_block(&e) {
                         log::debug!("kiss face {}: write error {e}, dropping output", self.index);
                         self.out.clear();
+                        self.backlog.dropped += std::mem::take(&mut self.backlog.unflushed);
                     }
                     break;
                 }
             }
         }
+        self.backlog.report(SERIAL_PEER, self.out.is_empty(), out);
         let want = !self.out.is_empty();
         if want != self.writable_interest {
             let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };

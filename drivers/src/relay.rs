@@ -49,6 +49,9 @@ pub struct RelayConfig {
     pub summary_every: Duration,
 }
 
+/// Rounds of transmit-and-flush per loop turn before readiness is polled again.
+const MAX_TRANSMIT_ROUNDS: usize = 64;
+
 /// A face as the relay holds it, with the engine's view of its kind.
 struct Slot {
     face: Box<dyn Face>,
@@ -129,9 +132,11 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
     let mut face_events: Vec<FaceEvent> = Vec::new();
     let mut last_sync = Instant::now();
     let mut last_summary = Instant::now();
+    // Set when the last turn stopped moving output before it was done: poll without sleeping.
+    let mut spin = false;
     while !stop.load(Ordering::Relaxed) {
         // How long to sleep: until the engine's deadline, a face's deadline, or a second.
-        let mut wait = Duration::from_secs(1);
+        let mut wait = if spin { Duration::ZERO } else { Duration::from_secs(1) };
         if let Some(t) = node.poll_timeout() {
             wait = wait.min(Duration::from_millis(t.0.saturating_sub(clock().0)));
         }
@@ -168,26 +173,34 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
         if node.poll_timeout().is_some_and(|t| t <= now) {
             node.handle_timeout(now);
         }
-        // Transmit, flush, and feed what flushing reports (faces coming up) back in, twice at most.
-        for _ in 0..2 {
+        // Transmit, flush, and feed what flushing reports back in (output written makes room
+        // for more replies; faces come up), until nothing moves or the turn has done enough.
+        spin = false;
+        for round in 0..MAX_TRANSMIT_ROUNDS {
+            let mut sent = false;
             while let Some(tx) = node.poll_transmit() {
+                sent = true;
                 let (index, peer) = split_face(tx.face);
-                if let Some(s) = slots.get_mut(index) {
-                    log::trace!("tx {} {}", s.name, tinyssb::ids::to_hex(tx.packet.as_slice()));
-                    s.face.send(Dest::Peer(peer), tx.packet.as_slice());
+                match slots.get_mut(index) {
+                    Some(s) => {
+                        log::trace!("tx {} {}", s.name, tinyssb::ids::to_hex(tx.packet.as_slice()));
+                        s.face.send(Dest::Peer(peer), tx.packet.as_slice());
+                    }
+                    None => node.handle_send_dropped(clock(), tx.face, tx.packet.len()),
                 }
             }
-            let mut more = false;
+            let mut reported = false;
             for (index, s) in slots.iter_mut().enumerate() {
                 face_events.clear();
                 s.face.flush(poll.registry(), &mut face_events);
-                more |= !face_events.is_empty();
+                reported |= !face_events.is_empty();
                 let kind = s.kind;
                 deliver_one(&mut node, kind, index, &mut face_events, clock());
             }
-            if !more {
+            if !sent && !reported {
                 break;
             }
+            spin = round + 1 == MAX_TRANSMIT_ROUNDS;
         }
         while let Some(event) = node.poll_event() {
             log_event(&event);
@@ -229,6 +242,11 @@ fn deliver_one(
             FaceEvent::Packet(peer, bytes) => {
                 log::trace!("rx face {index} {peer} {}", tinyssb::ids::to_hex(&bytes));
                 node.handle_packet(now, engine_face(index, peer), &bytes);
+            }
+            FaceEvent::Flushed(peer, bytes) => node.handle_flushed(now, engine_face(index, peer), bytes),
+            FaceEvent::SendDropped(peer, bytes) => {
+                log::debug!("face {index}: {bytes} bytes to {peer} dropped");
+                node.handle_send_dropped(now, engine_face(index, peer), bytes);
             }
         }
     }

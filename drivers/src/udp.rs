@@ -12,7 +12,7 @@ use mio::{Interest, Registry};
 use rustix::net::{sockopt, AddressFamily, SocketType};
 
 use crate::crc;
-use crate::face::{self, Dest, Face, FaceEvent, FaceStats, PeerId, MAX_PACKET};
+use crate::face::{self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, MAX_PACKET};
 
 /// The multicast group and port of the reference implementations.
 pub const DEFAULT_GROUP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(224, 1, 1, 1), 5000);
@@ -52,6 +52,7 @@ pub struct UdpFace {
     own_addr: Option<SocketAddr>,
     last_sent: Vec<u8>,
     queue: VecDeque<Vec<u8>>,
+    backlog: Backlog,
     writable_interest: bool,
     announced: bool,
     stats: FaceStats,
@@ -124,6 +125,7 @@ impl UdpFace {
             writable_interest: false,
             announced: false,
             stats: FaceStats::default(),
+            backlog: Backlog::default(),
         }
     }
 
@@ -242,8 +244,10 @@ impl Face for UdpFace {
         }
         if self.queue.len() >= self.cfg.max_queue {
             self.stats.drop_queue_full += 1;
+            self.backlog.dropped += pkt.len();
             return;
         }
+        self.backlog.unflushed += pkt.len();
         self.queue.push_back(crc::frame(pkt, self.cfg.crc));
     }
 
@@ -270,6 +274,9 @@ impl Face for UdpFace {
                 }
             }
         }
+        // A datagram handed to the OS is gone for good (sent or lost on the way), so the face
+        // reports its output written once the queue is empty.
+        self.backlog.report(UDP_PEER, self.queue.is_empty(), out);
         self.set_interest(registry);
     }
 

@@ -20,7 +20,7 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
-use crate::face::{self, Dest, Face, FaceEvent, FaceStats, PeerId, MAX_PACKET, TOKENS_PER_FACE};
+use crate::face::{self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, MAX_PACKET, TOKENS_PER_FACE};
 
 /// Settings shared by websocket server and client.
 #[derive(Debug, Clone, Copy)]
@@ -30,7 +30,9 @@ pub struct WsConfig {
     pub max_packet: usize,
     /// Largest websocket message or frame at all; more closes the connection.
     pub max_message: usize,
-    /// Per-connection bound of buffered output in bytes; beyond it packets are dropped.
+    /// Per-connection bound of buffered output in bytes; beyond it packets are dropped (and
+    /// reported as [`FaceEvent::SendDropped`]). Larger than the engine's per-face output budget,
+    /// so that an engine that respects its budget never loses a packet here.
     pub max_write_buffer: usize,
     /// Per-connection read buffer in bytes.
     pub read_buffer: usize,
@@ -46,7 +48,7 @@ impl Default for WsConfig {
         WsConfig {
             max_packet: MAX_PACKET,
             max_message: 1024,
-            max_write_buffer: 32 * 1024,
+            max_write_buffer: 512 * 1024,
             read_buffer: 4 * 1024,
             max_conns: 4096,
             handshake_timeout: Duration::from_secs(10),
@@ -112,6 +114,8 @@ struct Conn {
     writable_interest: bool,
     /// Output may be waiting in tungstenite's write buffer.
     pending: bool,
+    /// Packet bytes queued since the write buffer was last empty, and drops to report.
+    backlog: Backlog,
 }
 
 impl Conn {
@@ -135,7 +139,7 @@ impl Conn {
             out.push(FaceEvent::Up(self.peer));
         }
         self.read_all(cfg, stats, out)?;
-        self.flush(registry)
+        self.flush(registry, out)
     }
 
     /// Returns whether the connection just became open.
@@ -228,8 +232,9 @@ impl Conn {
         }
     }
 
-    /// Writes buffered output and sets the interest from what is left.
-    fn flush(&mut self, registry: &Registry) -> Result<(), Close> {
+    /// Writes buffered output, reports what was written or dropped, and sets the interest from
+    /// what is left.
+    fn flush(&mut self, registry: &Registry, out: &mut Vec<FaceEvent>) -> Result<(), Close> {
         let Stage::Open(ws) = &mut self.stage else { return Ok(()) };
         if self.pending {
             match ws.flush() {
@@ -238,6 +243,7 @@ impl Conn {
                 Err(e) => return Err(classify(&e)),
             }
         }
+        self.backlog.report(self.peer, !self.pending, out);
         if self.pending != self.writable_interest {
             let interest =
                 if self.pending { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
@@ -257,12 +263,15 @@ impl Conn {
             Ok(()) => {}
             Err(tungstenite::Error::WriteBufferFull(_)) => {
                 stats.drop_queue_full += 1;
+                self.backlog.dropped += pkt.len();
+                self.pending = true;
                 return Ok(());
             }
             Err(e) if is_would_block(&e) => {}
             Err(e) => return Err(classify(&e)),
         }
         stats.packets_out += 1;
+        self.backlog.unflushed += pkt.len();
         self.pending = true;
         Ok(())
     }
@@ -388,7 +397,14 @@ impl WsServer {
             if !opened {
                 self.handshakes.push_back((Instant::now() + self.cfg.handshake_timeout, slot, peer));
             }
-            let mut conn = Conn { peer, token, stage, writable_interest: true, pending: false };
+            let mut conn = Conn {
+                peer,
+                token,
+                stage,
+                writable_interest: true,
+                pending: false,
+                backlog: Backlog::default(),
+            };
             if opened {
                 out.push(FaceEvent::Up(peer));
                 conn.pending = true;
@@ -467,7 +483,7 @@ impl Face for WsServer {
         dirty.dedup();
         for slot in dirty.drain(..) {
             let Some(Some(conn)) = self.conns.get_mut(slot) else { continue };
-            if let Err(why) = conn.flush(registry) {
+            if let Err(why) = conn.flush(registry, out) {
                 self.broken.push((slot, why));
             }
         }
@@ -616,6 +632,7 @@ impl WsClient {
             stage: Stage::Connecting(stream, Box::new(req)),
             writable_interest: true,
             pending: false,
+            backlog: Backlog::default(),
         });
         self.next_reconnect = None;
         Ok(())
@@ -683,7 +700,7 @@ impl Face for WsClient {
     fn flush(&mut self, registry: &Registry, out: &mut Vec<FaceEvent>) {
         let result = match (self.broken.take(), &mut self.conn) {
             (Some(why), _) => Err(why),
-            (None, Some(conn)) => conn.flush(registry),
+            (None, Some(conn)) => conn.flush(registry, out),
             (None, None) => Ok(()),
         };
         if let Err(why) = result {

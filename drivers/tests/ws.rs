@@ -163,7 +163,7 @@ fn five_hundred_concurrent_clients() {
                     echoed += 1;
                 }
                 FaceEvent::Down(_) => down += 1,
-                FaceEvent::Up(_) => {}
+                FaceEvent::Up(_) | FaceEvent::Flushed(..) | FaceEvent::SendDropped(..) => {}
             }
         }
         max_open = max_open.max(server.peers().len());
@@ -201,12 +201,22 @@ fn slow_reader_hits_the_write_bound_and_stays_connected() {
     });
     h.run_until(&mut [&mut server], Duration::from_secs(5), |evs| ups(evs, 0) == 1);
     let peer = server.peers()[0];
+    let (mut flushed, mut dropped) = (0usize, 0usize);
+    let mut tally = |evs: Vec<(usize, FaceEvent)>| {
+        for (_, ev) in evs {
+            match ev {
+                FaceEvent::Flushed(p, n) if p == peer => flushed += n,
+                FaceEvent::SendDropped(p, n) if p == peer => dropped += n,
+                _ => {}
+            }
+        }
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     while server.stats().drop_queue_full == 0 && Instant::now() < deadline {
         for _ in 0..1000 {
             server.send(Dest::Peer(peer), &[0xAB; 120]);
         }
-        h.turn(&mut [&mut server]);
+        tally(h.turn(&mut [&mut server]));
     }
     let stats = *server.stats();
     assert!(stats.drop_queue_full > 0, "{stats:?}");
@@ -214,10 +224,12 @@ fn slow_reader_hits_the_write_bound_and_stays_connected() {
     go.send(()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !reader.is_finished() && Instant::now() < deadline {
-        h.turn(&mut [&mut server]);
+        tally(h.turn(&mut [&mut server]));
     }
-    // Everything not dropped was delivered.
+    // Everything not dropped was delivered, and the face reported both to its user.
     assert_eq!(reader.join().unwrap(), stats.packets_out);
+    assert_eq!(dropped as u64, stats.drop_queue_full * 120, "drops are reported, not lost silently");
+    assert_eq!(flushed as u64, stats.packets_out * 120, "written bytes are reported");
 }
 
 #[test]
