@@ -82,6 +82,10 @@ pub struct Stats {
     pub out_dropped: u64,
     /// Times a driver reported output it dropped instead of writing.
     pub send_dropped: u64,
+    /// Stored entries checked before they were first served.
+    pub entries_audited: u64,
+    /// Feeds whose stored tail failed the audit and was quarantined.
+    pub quarantined: u64,
     dropped: [u64; 7],
 }
 

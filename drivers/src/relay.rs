@@ -260,6 +260,14 @@ fn log_event(event: &Event) {
         Event::PeerInSync(face) => log::debug!("peer {face:?} in sync"),
         Event::Dropped { face, reason } => log::debug!("dropped packet from {face:?}: {}", reason.name()),
         Event::StoreFailed(e) => log::error!("store: {e}"),
+        Event::Quarantined { fid, from, kept } => match kept {
+            Some(path) => log::warn!(
+                "feed {fid}: stored entry {from} failed its check (damaged disk?); it and all after it \
+                 were moved to {} and will be fetched again",
+                path.display()
+            ),
+            None => log::warn!("feed {fid}: stored entry {from} failed its check; refetching from there"),
+        },
     }
 }
 

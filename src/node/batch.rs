@@ -152,6 +152,7 @@ impl<S: Store> Node<S> {
             return false;
         }
         self.stats.entries_in += 1;
+        self.note_verified(t.fid, t.seq, t.msg_id);
         self.events.push_back(Event::EntryStored { fid: t.fid, seq: t.seq });
         for (nr, chunk) in &t.chunks {
             if let Err(e) = self.store.write_chunk(&t.fid, t.seq, *nr, chunk) {
@@ -167,7 +168,7 @@ impl<S: Store> Node<S> {
     }
 
     /// Resets `fid` to what the store holds, forgetting what was armed for rejected entries.
-    fn roll_back(&mut self, fid: FeedId) {
+    pub(super) fn roll_back(&mut self, fid: FeedId) {
         let Some(state) = self.feeds.remove(&fid) else { return };
         let stale = crate::wire::entry::entry_dmx(&fid, state.next_seq, &state.prev);
         self.expected_entries.remove(&stale);

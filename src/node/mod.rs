@@ -51,6 +51,7 @@
 //! }
 //! ```
 
+mod audit;
 mod batch;
 mod face;
 mod gossip;
@@ -203,6 +204,16 @@ pub enum Event {
     },
     /// The store failed; the engine goes on, but what failed was not stored.
     StoreFailed(String),
+    /// A stored entry failed its audit before it was served (a damaged disk): it and every
+    /// entry after it were taken out of the feed, and will be fetched again from peers.
+    Quarantined {
+        /// The feed.
+        fid: FeedId,
+        /// The first entry taken out.
+        from: Seq,
+        /// Where the store kept the removed bytes, if it kept them.
+        kept: Option<std::path::PathBuf>,
+    },
 }
 
 /// Why [`Node::publish`] failed.
@@ -234,6 +245,10 @@ struct FeedState {
     key: Option<PublicKey>,
     next_seq: Seq,
     prev: MsgId,
+    /// Stored entries up to this seq passed the audit (see [`audit`]) and may be served.
+    audited: Seq,
+    /// Msg id of entry `audited` (the genesis prev for 0).
+    audited_prev: MsgId,
 }
 
 /// A chunk the engine waits for: where it goes, and how many follow it.
@@ -492,6 +507,7 @@ impl<S: Store> Node<S> {
             self.store.write_chunk(&fid, seq, nr, chunk).map_err(PublishError::Store)?;
         }
         self.advance_feed(fid, authored.msg_id);
+        self.note_verified(fid, seq, authored.msg_id);
         self.events.push_back(Event::EntryStored { fid, seq });
         Ok(seq)
     }
@@ -540,7 +556,13 @@ impl<S: Store> Node<S> {
             None => (Seq(0), fid.genesis_prev()),
         };
         let Some(next_seq) = seq.next() else { return };
-        let state = FeedState { key: PublicKey::from_feed_id(&fid), next_seq, prev };
+        let state = FeedState {
+            key: PublicKey::from_feed_id(&fid),
+            next_seq,
+            prev,
+            audited: Seq(0),
+            audited_prev: fid.genesis_prev(),
+        };
         self.expected_entries.insert(crate::wire::entry::entry_dmx(&fid, next_seq, &prev), fid);
         self.feeds.insert(fid, state);
         for p in self.store.pending_chains(&fid) {
@@ -564,6 +586,17 @@ impl<S: Store> Node<S> {
                 self.expected_entries.insert(dmx, fid);
             }
             None => state.next_seq = Seq(u32::MAX),
+        }
+    }
+
+    /// Entry `seq` of `fid`, just stored, was verified on its way in: it needs no audit if
+    /// everything before it passed one.
+    fn note_verified(&mut self, fid: FeedId, seq: Seq, msg_id: MsgId) {
+        if let Some(state) = self.feeds.get_mut(&fid) {
+            if state.audited.next() == Some(seq) {
+                state.audited = seq;
+                state.audited_prev = msg_id;
+            }
         }
     }
 

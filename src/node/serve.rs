@@ -175,6 +175,9 @@ impl<S: Store> Node<S> {
     /// Queues entry `seq` of `fid`. `None` if the store does not hold it; otherwise the number of
     /// chunks to push after it (on reliable faces, for a chain20 entry with chunks).
     fn reply_entry(&mut self, now: Instant, face: FaceId, fid: &FeedId, seq: Seq) -> Option<Option<u32>> {
+        if !self.audited(fid, seq) {
+            return None;
+        }
         let entry = match self.store.read_entry(fid, seq) {
             Ok(Some(e)) => e,
             Ok(None) => return None,
@@ -197,6 +200,9 @@ impl<S: Store> Node<S> {
 
     /// Queues chunk `nr` of entry `seq`; false if the store does not hold it.
     fn reply_chunk(&mut self, now: Instant, face: FaceId, fid: &FeedId, seq: Seq, nr: u32) -> bool {
+        if !self.audited(fid, seq) {
+            return false;
+        }
         match self.store.read_chunk(fid, seq, nr) {
             Ok(Some(chunk)) => {
                 self.send_reply(face, Packet::full(chunk.0));

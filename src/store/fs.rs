@@ -640,6 +640,38 @@ impl Store for FsStore {
             .collect()
     }
 
+    fn quarantine(&mut self, fid: &FeedId, keep: Frontier) -> Result<Option<PathBuf>, StoreError> {
+        let feed = self.feeds.get_mut(fid).ok_or(StoreError::UnknownFeed)?;
+        let keep_len = usize::try_from(keep.seq.0).map_err(|_| StoreError::OutOfOrder)?;
+        let Some(&cut) = feed.offsets.get(keep_len) else { return Err(StoreError::OutOfOrder) };
+        let cut = u64::from(cut);
+        let dir = feed_dir(&self.root, fid);
+        // Copy the tail aside and make the copy durable before the log loses it.
+        let file = self.handles.get(&self.root, fid)?;
+        let size = file.metadata()?.len();
+        let mut tail = vec![0u8; usize::try_from(size.saturating_sub(cut)).map_err(|_| StoreError::LogFull)?];
+        file.read_exact_at(&mut tail, cut)?;
+        let aside = (0u32..)
+            .map(|n| dir.join(format!("{LOG}.corrupt-{}.{n}", keep.seq.0 + 1)))
+            .find(|p| !p.exists())
+            .ok_or_else(|| StoreError::Corrupt("no name for the quarantine file".into()))?;
+        let mut out = OpenOptions::new().write(true).create_new(true).open(&aside)?;
+        io::Write::write_all(&mut out, &tail)?;
+        out.sync_all()?;
+        let file = self.handles.get(&self.root, fid)?;
+        file.set_len(cut)?;
+        file.sync_all()?;
+        feed.offsets.truncate(keep_len);
+        feed.end = cut;
+        feed.prev = keep.prev;
+        feed.pend.retain(|&s, _| s <= keep.seq.0);
+        feed.log_dirty = false;
+        feed.frontier_dirty = true;
+        sync_feed(&self.root, fid, feed, &mut self.handles)?;
+        File::open(&dir)?.sync_all()?;
+        Ok(Some(aside))
+    }
+
     fn sync(&mut self) -> Result<(), StoreError> {
         // Logs first, then frontiers, so a frontier never points at data that is not durable.
         let dirty = self.dirty.clone();

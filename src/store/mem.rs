@@ -138,6 +138,19 @@ impl Store for MemStore {
             .collect()
     }
 
+    fn quarantine(&mut self, fid: &FeedId, keep: Frontier) -> Result<Option<std::path::PathBuf>, StoreError> {
+        let feed = self.feeds.get_mut(fid).ok_or(StoreError::UnknownFeed)?;
+        let keep_len = usize::try_from(keep.seq.0).map_err(|_| StoreError::OutOfOrder)?;
+        if keep_len > feed.records.len() {
+            return Err(StoreError::OutOfOrder);
+        }
+        feed.records.truncate(keep_len);
+        feed.pending.retain(|&s| s <= keep.seq.0);
+        feed.log_len = feed.records.iter().map(|r| record_len(u64::from(r.slots))).sum();
+        feed.prev = keep.prev;
+        Ok(None)
+    }
+
     fn sync(&mut self) -> Result<(), StoreError> {
         Ok(())
     }

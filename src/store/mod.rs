@@ -119,6 +119,12 @@ pub trait Store {
     /// The feed's incomplete sidechains, in ascending seq order.
     fn pending_chains(&self, fid: &FeedId) -> Vec<PendingChain>;
 
+    /// Takes every entry after `keep.seq` (and its chunks) out of the feed, because entry
+    /// `keep.seq + 1` failed verification; `keep` (the last good entry's seq and msg id) becomes
+    /// the frontier at once, durably. A store that can keeps the removed bytes aside instead of
+    /// deleting them. Returns where they were kept, if anywhere.
+    fn quarantine(&mut self, fid: &FeedId, keep: Frontier) -> Result<Option<std::path::PathBuf>, StoreError>;
+
     /// Makes everything written so far durable (a no-op where writes are already durable).
     fn sync(&mut self) -> Result<(), StoreError>;
 }
