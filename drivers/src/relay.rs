@@ -43,6 +43,10 @@ pub struct RelayConfig {
     pub kiss: Vec<(PathBuf, u32)>,
     /// Most websocket connections served at once.
     pub max_conns: usize,
+    /// Websocket connections that send no packet this long are closed (zero: never).
+    pub idle_timeout: Duration,
+    /// Most websocket connections from one source address (zero: no limit).
+    pub max_per_ip: usize,
     /// fsync policy of the data directory.
     pub durability: Durability,
     /// Interval of the one-line summary in the log.
@@ -72,7 +76,12 @@ fn split_face(id: FaceId) -> (usize, PeerId) {
 
 fn build_faces(cfg: &RelayConfig) -> io::Result<Vec<Slot>> {
     let mut slots: Vec<Slot> = Vec::new();
-    let ws = WsConfig { max_conns: cfg.max_conns, ..WsConfig::default() };
+    let ws = WsConfig {
+        max_conns: cfg.max_conns,
+        idle_timeout: cfg.idle_timeout,
+        max_per_ip: cfg.max_per_ip,
+        ..WsConfig::default()
+    };
     if let Some(addr) = cfg.listen {
         let face = WsServer::bind(slots.len(), addr, ws)?;
         slots.push(Slot { face: Box::new(face), kind: FaceKind::Reliable, name: format!("ws://{addr}") });
