@@ -45,7 +45,7 @@ pub struct WsConfig {
     pub handshake_timeout: Duration,
     /// Server only: a connection that has sent no packet (a binary message of an accepted
     /// size) for this long is closed; a handshaking connection is idle since its accept.
-    /// Honest peers send GOset claims every few seconds. Zero: never.
+    /// Peers holding any feed send a GOset claim at least every 15 s. Zero: never.
     pub idle_timeout: Duration,
     /// Server only: most connections from one source address (an IPv6 client's whole /64
     /// counts as one address); more are refused. Zero: no limit. Behind a reverse proxy

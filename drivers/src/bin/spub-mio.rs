@@ -35,8 +35,8 @@ options beyond spub.py:
   --max-conns N        most websocket clients at once (default 1024); when full,
                        a newcomer evicts the client that has been idle longest
   --idle-timeout SECS  close websocket clients that send no packet for SECS
-                       seconds (default 60; 0: never). Honest peers send GOset
-                       claims every few seconds
+                       seconds (default 60; 0: never). Peers holding any feed
+                       send a GOset claim at least every 15 s
   --max-per-ip N       most websocket clients from one address, an IPv6 /64
                        counting as one (default 64; 0: no limit). Behind a
                        reverse proxy all clients share its address: raise it
