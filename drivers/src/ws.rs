@@ -368,7 +368,8 @@ pub struct WsServer {
     per_ip: HashMap<IpAddr, usize>,
     /// Slots that may have output to flush or a failure to report.
     dirty: Vec<usize>,
-    broken: Vec<(usize, Close)>,
+    /// Connections to close at the next flush; by id, since a slot may change hands before.
+    broken: Vec<(PeerId, Close)>,
     /// The id of the next connection.
     next_peer: u64,
     open: usize,
@@ -540,8 +541,14 @@ impl WsServer {
     fn close(&mut self, registry: &Registry, slot: usize, why: Close, out: &mut Vec<FaceEvent>) {
         let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else { return };
         match why {
-            Close::Idle => conn.goodbye(CloseCode::Away, "idle"),
-            Close::Evicted => conn.goodbye(CloseCode::Again, "full"),
+            Close::Idle => {
+                log::debug!("ws face {}: {} idle too long, closing", self.index, conn.peer);
+                conn.goodbye(CloseCode::Away, "idle");
+            }
+            Close::Evicted => {
+                log::debug!("ws face {}: full, evicting {} (idle longest)", self.index, conn.peer);
+                conn.goodbye(CloseCode::Again, "full");
+            }
             Close::Protocol | Close::Io => {}
         }
         conn.deregister(registry);
@@ -612,7 +619,7 @@ impl Face for WsServer {
                 if let Some(Some(conn)) = self.conns.get_mut(slot) {
                     match conn.send(pkt, &mut self.stats) {
                         Ok(()) => self.dirty.push(slot),
-                        Err(why) => self.broken.push((slot, why)),
+                        Err(why) => self.broken.push((peer, why)),
                     }
                 }
             }
@@ -621,7 +628,7 @@ impl Face for WsServer {
                     let Some(conn) = conn.as_mut().filter(|c| c.is_open()) else { continue };
                     match conn.send(pkt, &mut self.stats) {
                         Ok(()) => self.dirty.push(slot),
-                        Err(why) => self.broken.push((slot, why)),
+                        Err(why) => self.broken.push((conn.peer, why)),
                     }
                 }
             }
@@ -635,12 +642,14 @@ impl Face for WsServer {
         for slot in dirty.drain(..) {
             let Some(Some(conn)) = self.conns.get_mut(slot) else { continue };
             if let Err(why) = conn.flush(registry) {
-                self.broken.push((slot, why));
+                self.broken.push((conn.peer, why));
             }
         }
         self.dirty = dirty;
-        for (slot, why) in mem::take(&mut self.broken) {
-            self.close(registry, slot, why, out);
+        for (peer, why) in mem::take(&mut self.broken) {
+            if let Some(slot) = self.slot_of(peer) {
+                self.close(registry, slot, why, out);
+            }
         }
     }
 
