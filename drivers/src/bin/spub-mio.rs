@@ -22,7 +22,9 @@ usage: spub-mio [-d DATAPATH] [-role in|inout|out] [-v] [uri_or_port] [options]
                        nothing: connect to ws://127.0.0.1:8080 (as spub.py does),
                        unless --connect, --udp, --mc or --kiss gives another face
   -d, --data DATAPATH  data directory, created if missing (default ./data);
-                       the same format as spub.py's: one directory per feed
+                       the same format as spub.py's: one directory per feed.
+                       One writer at a time: the pub locks DATAPATH/.tinyssb.lock
+                       and exits with an error if another pub or tool holds it
   -role, --role ROLE   in: only fetch; out: only serve; inout: both (default inout)
   -v, --verbose        trace every packet (same as --log-level trace)
 
