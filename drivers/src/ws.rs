@@ -455,8 +455,19 @@ impl WsServer {
 
     /// Stops reacting to the listener for a while; [`Face::on_deadline`] resumes.
     fn pause_accepting(&mut self, registry: &Registry, e: &io::Error) {
-        log::warn!("ws face {}: accept failed ({e}); pausing for {:?}", self.index, self.cfg.accept_pause);
         self.stats.accept_paused += 1;
+        let n = self.stats.accept_paused;
+        let kind = if out_of_fds(e) { "out of file descriptors" } else { "unexpected error" };
+        let pause = self.cfg.accept_pause;
+        // A shortage can last: warn on the first pause and then about once a minute.
+        if n == 1 || n.is_multiple_of(240) {
+            log::warn!(
+                "ws face {}: accept failed, {kind} ({e}); pausing for {pause:?} ({n} pauses so far)",
+                self.index
+            );
+        } else {
+            log::debug!("ws face {}: accept failed, {kind} ({e}); pausing for {pause:?}", self.index);
+        }
         // If this fails the listener stays registered; its events are ignored while paused.
         let _ = registry.deregister(&mut self.listener);
         self.paused_until = Some(Instant::now() + self.cfg.accept_pause);
@@ -473,9 +484,6 @@ impl WsServer {
                 Err(e) if face::would_block(&e) => return,
                 Err(e) => {
                     // Out of descriptors, or something unexpected: try again later, never give up.
-                    if !out_of_fds(&e) {
-                        log::warn!("ws face {}: unexpected accept error", self.index);
-                    }
                     self.pause_accepting(registry, &e);
                     return;
                 }
