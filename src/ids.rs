@@ -51,7 +51,7 @@ pub fn from_hex(s: &str) -> Result<Vec<u8>, IdError> {
         }
     }
     let raw = s.as_bytes();
-    if raw.len() % 2 != 0 {
+    if !raw.len().is_multiple_of(2) {
         return Err(IdError::NotHex);
     }
     raw.chunks_exact(2)

@@ -195,7 +195,7 @@ fn batched_writes_survive_a_crash_before_sync() {
         let mut store = FsStore::open(&root, config).unwrap();
         apply(&sc, &mut store, n, usize::MAX, |_| {});
         // A crash: the store is never dropped, so nothing is synced and frontier.bin is stale.
-        std::mem::forget(store);
+        store.abandon();
         let mut store = FsStore::open(&root, config).unwrap();
         assert_eq!(snapshot(&mut store), expected(&sc, n, usize::MAX), "after {n} steps");
         let notes = store.open_report();

@@ -46,7 +46,7 @@ fn kind(r: Result<(), StoreError>) -> Result<(), &'static str> {
         StoreError::UnknownFeed => "unknown",
         StoreError::OutOfOrder => "order",
         StoreError::LogFull => "full",
-        StoreError::Io(_) | StoreError::Corrupt(_) => "io",
+        StoreError::Io(_) | StoreError::Corrupt(_) | StoreError::Locked { .. } | StoreError::ReadOnly => "io",
     })
 }
 
@@ -117,7 +117,7 @@ fn run(ops: Vec<Op>, cfg: u8) -> bool {
                 assert_eq!(fs.open_report(), &[]);
             }
             Op::Crash => {
-                std::mem::forget(fs);
+                fs.abandon();
                 fs = FsStore::open(tmp.path(), config).unwrap();
             }
         }

@@ -38,8 +38,14 @@ pub(crate) fn local_of(token: Token) -> usize {
     token.0 % TOKENS_PER_FACE
 }
 
+/// Peer ids fit in this many bits, so the main loop can pack a face index
+/// above them into one engine face id (see [`PeerId`]).
+pub const PEER_ID_BITS: u32 = 48;
+
 /// A neighbour as seen by one face. Ids are unique within a face for its whole
-/// lifetime: a new connection never reuses the id of a closed one.
+/// lifetime: a new connection never reuses the id of a closed one. Every face
+/// keeps its ids below `2^PEER_ID_BITS`; a face that numbers connections from
+/// a counter gets `2^48` of them, more than any process lives to accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerId(pub u64);
 
@@ -121,6 +127,14 @@ pub struct FaceStats {
     pub closed_io: u64,
     /// Incoming connections refused because the face was at its connection limit.
     pub refused: u64,
+    /// Incoming connections refused because their source address had too many already.
+    pub refused_per_ip: u64,
+    /// Connections closed to make room for a newcomer (the longest idle one goes).
+    pub evicted: u64,
+    /// Connections closed because they sent no packet for too long.
+    pub closed_idle: u64,
+    /// Times accepting was paused because the process ran out of file descriptors.
+    pub accept_paused: u64,
 }
 
 /// A transport driven by mio readiness events.

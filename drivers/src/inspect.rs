@@ -13,23 +13,47 @@ use tinyssb::wire::bipf::{self, Value};
 use tinyssb::wire::entry::{Chain20, Entry, EntryType};
 use tinyssb::{FeedId, Seq};
 
-/// Opens an existing data directory (never creates it) and reports `open` notes on stderr.
+/// Opens an existing data directory read-only and reports what it found on stderr.
 ///
-/// [`FsStore::open`] repairs damaged feeds (torn log tails, stale frontier files); an intact
-/// directory is left untouched.
+/// Nothing is created, written, repaired or locked ([`FsStore::open_read_only`]): damaged
+/// feeds are shown as a repair would leave them and reported, the files stay as they are.
 pub fn open_existing(root: &Path) -> Result<FsStore, String> {
     if !root.is_dir() {
         return Err(format!("data directory {} does not exist", root.display()));
     }
-    let store = FsStore::open(root, FsConfig::default()).map_err(|e| format!("{}: {e}", root.display()))?;
-    report_notes(store.open_report());
+    let store =
+        FsStore::open_read_only(root, FsConfig::default()).map_err(|e| format!("{}: {e}", root.display()))?;
+    for note in store.open_report() {
+        eprintln!("note: {}", describe_found(note));
+    }
     Ok(store)
 }
 
-/// Prints what opening the store skipped or repaired, one line each, on stderr.
+/// Prints what opening the store for writing skipped or repaired, one line each, on stderr.
 pub fn report_notes(notes: &[OpenNote]) {
     for note in notes {
         eprintln!("note: {}", describe_note(note));
+    }
+}
+
+/// Describes what a read-only open found and left alone (a writing open would repair it).
+fn describe_found(note: &OpenNote) -> String {
+    match note {
+        OpenNote::RemovedTemp(fid) => format!("feed {fid}: leftover frontier.tmp (ignored)"),
+        OpenNote::CreatedLog(fid) => format!("feed {fid}: log.bin is missing (read as empty)"),
+        OpenNote::RebuiltFrontier(fid) => {
+            format!("feed {fid}: frontier.bin is missing or damaged (derived from the log)")
+        }
+        OpenNote::TruncatedLog { fid, from, to } => {
+            format!("feed {fid}: log.bin has {from} bytes, of which {to} are valid (the rest is ignored)")
+        }
+        OpenNote::RecoveredEntries { fid, count } => {
+            format!("feed {fid}: {count} entries in log.bin beyond frontier.bin (shown)")
+        }
+        OpenNote::RecoveredChunks { fid, seq, count } => {
+            format!("feed {fid}: {count} chunks of seq {} beyond frontier.bin (shown)", seq.0)
+        }
+        other => describe_note(other),
     }
 }
 

@@ -18,7 +18,7 @@ use tinyssb::node::{Config as NodeConfig, Event, FaceId, FaceKind, Node, Role};
 use tinyssb::store::fs::{Durability, FsConfig, FsStore};
 use tinyssb::store::Store;
 
-use crate::face::{face_of, Dest, Face, FaceEvent, PeerId};
+use crate::face::{face_of, Dest, Face, FaceEvent, PeerId, PEER_ID_BITS};
 use crate::kiss::{KissConfig, KissFace};
 use crate::serial::SerialPort;
 use crate::udp::{UdpConfig, UdpFace};
@@ -43,6 +43,10 @@ pub struct RelayConfig {
     pub kiss: Vec<(PathBuf, u32)>,
     /// Most websocket connections served at once.
     pub max_conns: usize,
+    /// Websocket connections that send no packet this long are closed (zero: never).
+    pub idle_timeout: Duration,
+    /// Most websocket connections from one source address (zero: no limit).
+    pub max_per_ip: usize,
     /// fsync policy of the data directory.
     pub durability: Durability,
     /// Interval of the one-line summary in the log.
@@ -59,18 +63,28 @@ struct Slot {
     name: String,
 }
 
-/// The engine's face id for neighbour `peer` of face `index`.
+/// The low bits of an engine face id hold the peer id, the bits above them the face index.
+const PEER_MASK: u64 = (1 << PEER_ID_BITS) - 1;
+
+/// The engine's face id for neighbour `peer` of face `index`. Faces keep peer ids below
+/// `2^PEER_ID_BITS` for their whole life, so ids neither collide nor lose bits.
 fn engine_face(index: usize, peer: PeerId) -> FaceId {
-    FaceId(((index as u64) << 40) | (peer.0 & ((1 << 40) - 1)))
+    debug_assert!(peer.0 <= PEER_MASK, "{peer} does not fit in {PEER_ID_BITS} bits");
+    FaceId(((index as u64) << PEER_ID_BITS) | (peer.0 & PEER_MASK))
 }
 
 fn split_face(id: FaceId) -> (usize, PeerId) {
-    ((id.0 >> 40) as usize, PeerId(id.0 & ((1 << 40) - 1)))
+    ((id.0 >> PEER_ID_BITS) as usize, PeerId(id.0 & PEER_MASK))
 }
 
 fn build_faces(cfg: &RelayConfig) -> io::Result<Vec<Slot>> {
     let mut slots: Vec<Slot> = Vec::new();
-    let ws = WsConfig { max_conns: cfg.max_conns, ..WsConfig::default() };
+    let ws = WsConfig {
+        max_conns: cfg.max_conns,
+        idle_timeout: cfg.idle_timeout,
+        max_per_ip: cfg.max_per_ip,
+        ..WsConfig::default()
+    };
     if let Some(addr) = cfg.listen {
         let face = WsServer::bind(slots.len(), addr, ws)?;
         slots.push(Slot { face: Box::new(face), kind: FaceKind::Reliable, name: format!("ws://{addr}") });
@@ -286,4 +300,23 @@ fn log_summary(node: &mut Node<FsStore>, slots: &[Slot]) {
         st.packets_out,
         st.dropped_total()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn face_ids_round_trip_for_a_long_lived_pub() {
+        // Peer ids a websocket face hands out after 2^16, 2^24 and 2^40 connections, and its last.
+        let peers = [1, 1 << 16, (1 << 16) + 1, (1 << 24) + 7, (1 << 40) + 1, PEER_MASK];
+        let mut seen = std::collections::BTreeSet::new();
+        for index in [0usize, 1, 7, 255] {
+            for &p in &peers {
+                let id = engine_face(index, PeerId(p));
+                assert_eq!(split_face(id), (index, PeerId(p)));
+                assert!(seen.insert(id), "{id:?} handed out twice");
+            }
+        }
+    }
 }

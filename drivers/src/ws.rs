@@ -4,9 +4,10 @@
 //! carries one tinySSB packet; a text message, an oversized message or broken
 //! framing closes only the offending connection.
 
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io;
 use std::mem;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
@@ -20,7 +21,9 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
-use crate::face::{self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, MAX_PACKET, TOKENS_PER_FACE};
+use crate::face::{
+    self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, MAX_PACKET, PEER_ID_BITS, TOKENS_PER_FACE,
+};
 
 /// Settings shared by websocket server and client.
 #[derive(Debug, Clone, Copy)]
@@ -36,11 +39,22 @@ pub struct WsConfig {
     pub max_write_buffer: usize,
     /// Per-connection read buffer in bytes.
     pub read_buffer: usize,
-    /// Server only: connections beyond this many are refused.
+    /// Server only: most connections at once. A newcomer beyond it evicts the connection
+    /// that has been idle longest (see [`WsConfig::idle_timeout`]); only a limit of 0 refuses.
     pub max_conns: usize,
     /// Server only: a client that has not completed the websocket handshake this long after
     /// connecting is cut off (it would hold a connection slot).
     pub handshake_timeout: Duration,
+    /// Server only: a connection that has sent no packet (a binary message of an accepted
+    /// size) for this long is closed; a handshaking connection is idle since its accept.
+    /// Peers holding any feed send a GOset claim at least every 15 s. Zero: never.
+    pub idle_timeout: Duration,
+    /// Server only: most connections from one source address (an IPv6 client's whole /64
+    /// counts as one address); more are refused. Zero: no limit. Behind a reverse proxy
+    /// every client has the proxy's address.
+    pub max_per_ip: usize,
+    /// Server only: how long accepting pauses when the process is out of file descriptors.
+    pub accept_pause: Duration,
 }
 
 impl Default for WsConfig {
@@ -52,6 +66,9 @@ impl Default for WsConfig {
             read_buffer: 4 * 1024,
             max_conns: 4096,
             handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_per_ip: 64,
+            accept_pause: Duration::from_millis(250),
         }
     }
 }
@@ -76,6 +93,10 @@ enum Close {
     Protocol,
     /// Closed by the peer or lost to an I/O error.
     Io,
+    /// Closed by us: no packet for [`WsConfig::idle_timeout`].
+    Idle,
+    /// Closed by us to make room for a newcomer.
+    Evicted,
 }
 
 fn classify(e: &tungstenite::Error) -> Close {
@@ -116,6 +137,10 @@ struct Conn {
     pending: bool,
     /// Packet bytes queued since the write buffer was last empty, and drops to report.
     backlog: Backlog,
+    /// When the last packet arrived (the accept or connect before the first).
+    last_rx: Instant,
+    /// Server only: the source address as counted by the per-address limit.
+    ip: Option<IpAddr>,
 }
 
 impl Conn {
@@ -276,6 +301,14 @@ impl Conn {
         Ok(())
     }
 
+    /// Best effort: tells an open peer why we are about to drop it.
+    fn goodbye(&mut self, code: CloseCode, reason: &'static str) {
+        if let Stage::Open(ws) = &mut self.stage {
+            let _ = ws.close(Some(CloseFrame { code, reason: reason.into() }));
+            let _ = ws.flush();
+        }
+    }
+
     fn deregister(&mut self, registry: &Registry) {
         let stream = match &mut self.stage {
             Stage::Connecting(s, _) => s,
@@ -293,27 +326,66 @@ fn count_close(stats: &mut FaceStats, why: Close) {
     match why {
         Close::Protocol => stats.closed_protocol += 1,
         Close::Io => stats.closed_io += 1,
+        Close::Idle => stats.closed_idle += 1,
+        Close::Evicted => stats.evicted += 1,
     }
+}
+
+/// The key of the per-address limit: IPv4 addresses (also when mapped into IPv6) as they
+/// are, IPv6 addresses cut to their /64, since one host commonly holds a whole /64.
+fn ip_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let [a, b, c, d, ..] = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+/// Whether an accept error means the process or system is out of file descriptors
+/// (or of memory for sockets): worth waiting for, not worth spinning on.
+fn out_of_fds(e: &io::Error) -> bool {
+    use rustix::io::Errno;
+    [Errno::MFILE, Errno::NFILE, Errno::NOBUFS, Errno::NOMEM]
+        .iter()
+        .any(|errno| e.raw_os_error() == Some(errno.raw_os_error()))
 }
 
 /// Token 0 of a server face is its listener; connection `slot` uses token `slot + 1`.
 const LISTENER: usize = 0;
 
-/// A websocket server face: accepts any number of clients (up to
-/// [`WsConfig::max_conns`]) on one listening socket; each client is a peer.
+/// A websocket server face: accepts clients on one listening socket; each client is a peer.
+///
+/// It defends its slots against clients that hold them without taking part: a connection
+/// that sends no packet for [`WsConfig::idle_timeout`] is closed, one source address gets at
+/// most [`WsConfig::max_per_ip`] connections, and at [`WsConfig::max_conns`] a newcomer
+/// evicts the connection idle longest, so silent connections cannot lock honest peers out.
+/// When the process runs out of file descriptors it stops accepting for
+/// [`WsConfig::accept_pause`] and then tries again.
 pub struct WsServer {
     index: usize,
     cfg: WsConfig,
     listener: TcpListener,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
+    /// The slot of each connection.
+    by_peer: HashMap<PeerId, usize>,
+    /// Every connection by the time of its last packet, oldest first.
+    idle: BTreeSet<(Instant, PeerId)>,
+    /// Connections per source address (see [`ip_key`]).
+    per_ip: HashMap<IpAddr, usize>,
     /// Slots that may have output to flush or a failure to report.
     dirty: Vec<usize>,
-    broken: Vec<(usize, Close)>,
-    serial: u64,
+    /// Connections to close at the next flush; by id, since a slot may change hands before.
+    broken: Vec<(PeerId, Close)>,
+    /// The id of the next connection.
+    next_peer: u64,
     open: usize,
     /// Connections still handshaking, oldest first, with the moment they must be open by.
-    handshakes: std::collections::VecDeque<(Instant, usize, PeerId)>,
+    handshakes: VecDeque<(Instant, usize, PeerId)>,
+    /// Accepting is paused (the listener deregistered) until then.
+    paused_until: Option<Instant>,
     stats: FaceStats,
 }
 
@@ -326,11 +398,15 @@ impl WsServer {
             listener: TcpListener::bind(addr)?,
             conns: Vec::new(),
             free: Vec::new(),
+            by_peer: HashMap::new(),
+            idle: BTreeSet::new(),
+            per_ip: HashMap::new(),
             dirty: Vec::new(),
             broken: Vec::new(),
-            serial: 0,
+            next_peer: 1,
             open: 0,
-            handshakes: std::collections::VecDeque::new(),
+            handshakes: VecDeque::new(),
+            paused_until: None,
             stats: FaceStats::default(),
         })
     }
@@ -345,33 +421,91 @@ impl WsServer {
         self.open
     }
 
+    /// Whether the listener is taking connections (false while paused for lack of file
+    /// descriptors).
+    pub fn accepting(&self) -> bool {
+        self.paused_until.is_none()
+    }
+
+    /// Numbers the following connections from `first` on (at least 1; ids wrap below
+    /// `2^PEER_ID_BITS`). For tests that need a pub which has served many connections.
+    pub fn start_peer_ids_at(&mut self, first: u64) {
+        self.next_peer = first.clamp(1, (1 << PEER_ID_BITS) - 1);
+    }
+
+    fn new_peer_id(&mut self) -> PeerId {
+        loop {
+            let id = PeerId(self.next_peer);
+            self.next_peer = if self.next_peer + 1 < 1 << PEER_ID_BITS { self.next_peer + 1 } else { 1 };
+            if !self.by_peer.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
     fn slot_of(&self, peer: PeerId) -> Option<usize> {
-        let slot = usize::try_from(peer.0 % (TOKENS_PER_FACE as u64)).ok()?;
-        self.conns.get(slot)?.as_ref().filter(|c| c.peer == peer).map(|_| slot)
+        self.by_peer.get(&peer).copied()
+    }
+
+    /// A free slot, evicting the longest idle connection if all are taken.
+    fn take_slot(&mut self, registry: &Registry, out: &mut Vec<FaceEvent>) -> Option<usize> {
+        if let Some(slot) = self.free.pop() {
+            return Some(slot);
+        }
+        if self.conns.len() < self.cfg.max_conns.min(TOKENS_PER_FACE - 1) {
+            self.conns.push(None);
+            return Some(self.conns.len() - 1);
+        }
+        let (_, victim) = *self.idle.first()?;
+        let slot = self.slot_of(victim)?;
+        self.close(registry, slot, Close::Evicted, out);
+        self.free.pop()
+    }
+
+    /// Stops reacting to the listener for a while; [`Face::on_deadline`] resumes.
+    fn pause_accepting(&mut self, registry: &Registry, e: &io::Error) {
+        self.stats.accept_paused += 1;
+        let n = self.stats.accept_paused;
+        let kind = if out_of_fds(e) { "out of file descriptors" } else { "unexpected error" };
+        let pause = self.cfg.accept_pause;
+        // A shortage can last: warn on the first pause and then about once a minute.
+        if n == 1 || n.is_multiple_of(240) {
+            log::warn!(
+                "ws face {}: accept failed, {kind} ({e}); pausing for {pause:?} ({n} pauses so far)",
+                self.index
+            );
+        } else {
+            log::debug!("ws face {}: accept failed, {kind} ({e}); pausing for {pause:?}", self.index);
+        }
+        // If this fails the listener stays registered; its events are ignored while paused.
+        let _ = registry.deregister(&mut self.listener);
+        self.paused_until = Some(Instant::now() + self.cfg.accept_pause);
     }
 
     fn accept_all(&mut self, registry: &Registry, out: &mut Vec<FaceEvent>) {
+        if !self.accepting() {
+            return;
+        }
         loop {
-            let mut stream = match self.listener.accept() {
-                Ok((s, _)) => s,
-                Err(e) if face::interrupted(&e) => continue,
+            let (mut stream, from) = match self.listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if face::interrupted(&e) || e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                Err(e) if face::would_block(&e) => return,
                 Err(e) => {
-                    if !face::would_block(&e) {
-                        log::warn!("ws face {}: accept failed: {e}", self.index);
-                    }
+                    // Out of descriptors, or something unexpected: try again later, never give up.
+                    self.pause_accepting(registry, &e);
                     return;
                 }
             };
-            let slot = match self.free.pop() {
-                Some(s) => s,
-                None if self.conns.len() < self.cfg.max_conns.min(TOKENS_PER_FACE - 1) => {
-                    self.conns.push(None);
-                    self.conns.len() - 1
-                }
-                None => {
-                    self.stats.refused += 1;
-                    continue;
-                }
+            let ip = ip_key(from.ip());
+            let from_ip = self.per_ip.get(&ip).copied().unwrap_or(0);
+            if self.cfg.max_per_ip > 0 && from_ip >= self.cfg.max_per_ip {
+                self.stats.refused_per_ip += 1;
+                continue;
+            }
+            let Some(slot) = self.take_slot(registry, out) else {
+                self.stats.refused += 1;
+                continue;
             };
             let token = face::token(self.index, slot + 1);
             if let Err(e) = registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE) {
@@ -382,8 +516,6 @@ impl WsServer {
             if let Err(e) = stream.set_nodelay(true) {
                 log::debug!("ws: set_nodelay: {e}");
             }
-            self.serial += 1;
-            let peer = PeerId((self.serial << 24) | slot as u64);
             let stage = match tungstenite::accept_with_config(stream, Some(self.cfg.tungstenite())) {
                 Ok(ws) => Stage::Open(ws),
                 Err(HandshakeError::Interrupted(mid)) => Stage::ServerHs(mid),
@@ -393,9 +525,11 @@ impl WsServer {
                     continue;
                 }
             };
+            let peer = self.new_peer_id();
+            let now = Instant::now();
             let opened = matches!(stage, Stage::Open(_));
             if !opened {
-                self.handshakes.push_back((Instant::now() + self.cfg.handshake_timeout, slot, peer));
+                self.handshakes.push_back((now + self.cfg.handshake_timeout, slot, peer));
             }
             let mut conn = Conn {
                 peer,
@@ -404,28 +538,62 @@ impl WsServer {
                 writable_interest: true,
                 pending: false,
                 backlog: Backlog::default(),
+                last_rx: now,
+                ip: Some(ip),
             };
             if opened {
                 out.push(FaceEvent::Up(peer));
                 conn.pending = true;
-            }
-            self.conns[slot] = Some(conn);
-            self.open += 1;
-            if opened {
                 self.dirty.push(slot);
             }
+            if let Some(place) = self.conns.get_mut(slot) {
+                *place = Some(conn);
+            }
+            self.by_peer.insert(peer, slot);
+            self.idle.insert((now, peer));
+            *self.per_ip.entry(ip).or_insert(0) += 1;
+            self.open += 1;
         }
     }
 
     fn close(&mut self, registry: &Registry, slot: usize, why: Close, out: &mut Vec<FaceEvent>) {
         let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else { return };
+        match why {
+            Close::Idle => {
+                log::debug!("ws face {}: {} idle too long, closing", self.index, conn.peer);
+                conn.goodbye(CloseCode::Away, "idle");
+            }
+            Close::Evicted => {
+                log::debug!("ws face {}: full, evicting {} (idle longest)", self.index, conn.peer);
+                conn.goodbye(CloseCode::Again, "full");
+            }
+            Close::Protocol | Close::Io => {}
+        }
         conn.deregister(registry);
         count_close(&mut self.stats, why);
         if conn.is_open() {
             out.push(FaceEvent::Down(conn.peer));
         }
+        self.by_peer.remove(&conn.peer);
+        self.idle.remove(&(conn.last_rx, conn.peer));
+        if let Some(ip) = conn.ip {
+            if let Some(n) = self.per_ip.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.per_ip.remove(&ip);
+                }
+            }
+        }
         self.free.push(slot);
         self.open -= 1;
+    }
+
+    /// When the longest idle connection is due to be cut.
+    fn idle_deadline(&self) -> Option<Instant> {
+        if self.cfg.idle_timeout.is_zero() {
+            return None;
+        }
+        self.idle.first().and_then(|(t, _)| t.checked_add(self.cfg.idle_timeout))
     }
 }
 
@@ -442,7 +610,15 @@ impl Face for WsServer {
         }
         let slot = local - 1;
         let Some(Some(conn)) = self.conns.get_mut(slot) else { return };
-        if let Err(why) = conn.drive(registry, &self.cfg, &mut self.stats, out) {
+        let before = self.stats.packets_in;
+        let result = conn.drive(registry, &self.cfg, &mut self.stats, out);
+        if self.stats.packets_in != before {
+            let now = Instant::now();
+            self.idle.remove(&(conn.last_rx, conn.peer));
+            conn.last_rx = now;
+            self.idle.insert((now, conn.peer));
+        }
+        if let Err(why) = result {
             self.close(registry, slot, why, out);
         }
     }
@@ -461,7 +637,7 @@ impl Face for WsServer {
                 if let Some(Some(conn)) = self.conns.get_mut(slot) {
                     match conn.send(pkt, &mut self.stats) {
                         Ok(()) => self.dirty.push(slot),
-                        Err(why) => self.broken.push((slot, why)),
+                        Err(why) => self.broken.push((peer, why)),
                     }
                 }
             }
@@ -470,7 +646,7 @@ impl Face for WsServer {
                     let Some(conn) = conn.as_mut().filter(|c| c.is_open()) else { continue };
                     match conn.send(pkt, &mut self.stats) {
                         Ok(()) => self.dirty.push(slot),
-                        Err(why) => self.broken.push((slot, why)),
+                        Err(why) => self.broken.push((conn.peer, why)),
                     }
                 }
             }
@@ -484,12 +660,14 @@ impl Face for WsServer {
         for slot in dirty.drain(..) {
             let Some(Some(conn)) = self.conns.get_mut(slot) else { continue };
             if let Err(why) = conn.flush(registry, out) {
-                self.broken.push((slot, why));
+                self.broken.push((conn.peer, why));
             }
         }
         self.dirty = dirty;
-        for (slot, why) in mem::take(&mut self.broken) {
-            self.close(registry, slot, why, out);
+        for (peer, why) in mem::take(&mut self.broken) {
+            if let Some(slot) = self.slot_of(peer) {
+                self.close(registry, slot, why, out);
+            }
         }
     }
 
@@ -502,7 +680,8 @@ impl Face for WsServer {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.handshakes.front().map(|(at, _, _)| *at)
+        let handshake = self.handshakes.front().map(|(at, _, _)| *at);
+        [handshake, self.idle_deadline(), self.paused_until].into_iter().flatten().min()
     }
 
     fn on_deadline(&mut self, registry: &Registry, now: Instant, out: &mut Vec<FaceEvent>) {
@@ -514,6 +693,21 @@ impl Face for WsServer {
             let stalled = matches!(self.conns.get(slot), Some(Some(c)) if c.peer == peer && !c.is_open());
             if stalled {
                 self.close(registry, slot, Close::Protocol, out);
+            }
+        }
+        while self.idle_deadline().is_some_and(|due| due <= now) {
+            let Some((_, peer)) = self.idle.pop_first() else { break };
+            if let Some(slot) = self.slot_of(peer) {
+                self.close(registry, slot, Close::Idle, out);
+            }
+        }
+        if self.paused_until.is_some_and(|until| until <= now) {
+            self.paused_until = None;
+            match registry.register(&mut self.listener, face::token(self.index, LISTENER), Interest::READABLE)
+            {
+                // Connections may have queued up meanwhile; no new readiness edge announces them.
+                Ok(()) => self.accept_all(registry, out),
+                Err(e) => self.pause_accepting(registry, &e),
             }
         }
     }
@@ -633,6 +827,8 @@ impl WsClient {
             writable_interest: true,
             pending: false,
             backlog: Backlog::default(),
+            last_rx: Instant::now(),
+            ip: None,
         });
         self.next_reconnect = None;
         Ok(())
@@ -742,5 +938,28 @@ pub fn raise_fd_limit(want: u64) -> u64 {
     match setrlimit(Resource::Nofile, lim) {
         Ok(()) => target,
         Err(_) => current,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_per_address_limit_groups_ipv6_by_its_64_prefix() {
+        let key = |s: &str| ip_key(s.parse().unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)));
+        assert_eq!(key("192.0.2.7"), key("::ffff:192.0.2.7"));
+        assert_ne!(key("192.0.2.7"), key("192.0.2.8"));
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+    }
+
+    #[test]
+    fn only_descriptor_shortage_counts_as_out_of_fds() {
+        let errno = |e: rustix::io::Errno| io::Error::from_raw_os_error(e.raw_os_error());
+        assert!(out_of_fds(&errno(rustix::io::Errno::MFILE)));
+        assert!(out_of_fds(&errno(rustix::io::Errno::NFILE)));
+        assert!(!out_of_fds(&errno(rustix::io::Errno::CONNABORTED)));
+        assert!(!out_of_fds(&io::Error::other("x")));
     }
 }

@@ -6,7 +6,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use procs::{
-    assert_same_dirs, copy_dir, free_port, publish_demo, same_logs, vectors, wait_until, Pub, PATIENCE, SPUB,
+    assert_same_dirs, copy_dir, feeds, free_port, publish_demo, same_logs, vectors, wait_until, Pub,
+    PATIENCE, SPUB,
 };
 
 #[test]
@@ -34,8 +35,8 @@ fn kill_9_mid_sync_then_restart_loses_nothing() {
     let server = Pub::spawn(&a, &["--bind", "127.0.0.1", &port.to_string()]);
     let url = format!("ws://127.0.0.1:{port}");
     let mut client = Pub::spawn(&b, &[&url]);
-    // Kill the client as soon as it has created anything at all.
-    wait_until(PATIENCE, || std::fs::read_dir(&b).map(|mut d| d.next().is_some()).unwrap_or(false));
+    // Kill the client as soon as it has created a feed (its lock file comes before any).
+    wait_until(PATIENCE, || !feeds(&b).is_empty());
     client.kill();
     let client = Pub::spawn(&b, &[&url]);
     assert!(wait_until(PATIENCE, || same_logs(&a, &b)), "B did not catch up after kill -9");

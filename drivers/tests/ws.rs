@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::{packets, Harness};
-use tinyssb_drivers::face::{Dest, Face, FaceEvent};
+use tinyssb_drivers::face::{Dest, Face, FaceEvent, PeerId, PEER_ID_BITS};
 use tinyssb_drivers::ws::{raise_fd_limit, Backoff, ClientState, WsClient, WsConfig, WsServer};
 use tungstenite::Message;
 
@@ -121,7 +121,9 @@ fn five_hundred_concurrent_clients() {
     const N: usize = 500;
     let limit = raise_fd_limit(4 * N as u64);
     assert!(limit >= 2 * N as u64 + 64, "cannot open enough files: limit {limit}");
-    let mut server = WsServer::bind(0, any_port(), WsConfig::default()).unwrap();
+    // All clients share 127.0.0.1.
+    let cfg = WsConfig { max_per_ip: 0, ..WsConfig::default() };
+    let mut server = WsServer::bind(0, any_port(), cfg).unwrap();
     let addr = server.local_addr().unwrap();
     let mut h = Harness::new();
     server.register(h.poll.registry()).unwrap();
@@ -258,4 +260,237 @@ fn a_client_that_never_finishes_the_handshake_is_cut_off() {
     silent.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut buf = [0u8; 16];
     assert!(matches!(std::io::Read::read(&mut silent, &mut buf), Ok(0) | Err(_)), "the socket is closed");
+}
+
+fn blocking_client(addr: SocketAddr) -> tungstenite::WebSocket<TcpStream> {
+    tungstenite::client(format!("ws://{addr}/").as_str(), TcpStream::connect(addr).unwrap()).unwrap().0
+}
+
+#[test]
+fn silent_connections_cannot_lock_out_an_honest_client() {
+    const SILENT: usize = 1024;
+    let limit = raise_fd_limit(4 * SILENT as u64);
+    assert!(limit >= 2 * SILENT as u64 + 64, "cannot open enough files: limit {limit}");
+    let cfg = WsConfig { max_conns: SILENT, max_per_ip: 0, ..WsConfig::default() };
+    let mut server = WsServer::bind(0, any_port(), cfg).unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut h = Harness::new();
+    server.register(h.poll.registry()).unwrap();
+
+    // Fill every slot with handshaken connections that never send a packet.
+    let filler = std::thread::spawn(move || (0..SILENT).map(|_| blocking_client(addr)).collect::<Vec<_>>());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !filler.is_finished() && Instant::now() < deadline {
+        h.turn(&mut [&mut server]);
+    }
+    let mut silent = filler.join().unwrap();
+    assert_eq!(server.connection_count(), SILENT);
+
+    // An honest client still gets in and is answered.
+    let honest = std::thread::spawn(move || {
+        let mut ws = blocking_client(addr);
+        ws.send(Message::binary(b"claim".to_vec())).unwrap();
+        ws.get_mut().set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        loop {
+            match ws.read() {
+                Ok(Message::Binary(b)) => return (b.to_vec(), ws),
+                Ok(_) => {}
+                Err(e) => panic!("honest client: {e}"),
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !honest.is_finished() && Instant::now() < deadline {
+        for (_, ev) in h.turn(&mut [&mut server]) {
+            if let FaceEvent::Packet(peer, p) = ev {
+                server.send(Dest::Peer(peer), &p);
+            }
+        }
+    }
+    let (answer, _still_connected) = honest.join().unwrap();
+    assert_eq!(answer, b"claim");
+    assert_eq!(server.stats().evicted, 1, "{:?}", server.stats());
+    assert_eq!(server.stats().refused, 0);
+    assert_eq!(server.connection_count(), SILENT);
+
+    // The victim was the oldest silent connection; it is told so and closed.
+    let first = silent.first_mut().unwrap();
+    first.get_mut().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut code = None;
+    loop {
+        match first.read() {
+            Ok(Message::Close(frame)) => code = frame.map(|f| f.code),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert_eq!(code, Some(tungstenite::protocol::frame::coding::CloseCode::Again));
+}
+
+#[test]
+fn connections_that_send_nothing_are_cut_after_the_idle_timeout() {
+    const TIMEOUT: Duration = Duration::from_millis(300);
+    let cfg = WsConfig { idle_timeout: TIMEOUT, ..WsConfig::default() };
+    let mut server = WsServer::bind(0, any_port(), cfg).unwrap();
+    let url = format!("ws://{}/", server.local_addr().unwrap());
+    // Neither client reconnects within the test.
+    let backoff = Backoff { initial: Duration::from_secs(600), max: Duration::from_secs(600) };
+    let mut talker = WsClient::new(1, &url, WsConfig::default(), backoff).unwrap();
+    let mut mute = WsClient::new(2, &url, WsConfig::default(), backoff).unwrap();
+    let mut h = Harness::new();
+    // The server accepts (and starts timing) both connections after this moment.
+    let up = Instant::now();
+    server.register(h.poll.registry()).unwrap();
+    talker.register(h.poll.registry()).unwrap();
+    mute.register(h.poll.registry()).unwrap();
+    h.run_until(&mut [&mut server, &mut talker, &mut mute], Duration::from_secs(5), |evs| {
+        ups(evs, 0) == 2 && ups(evs, 1) == 1 && ups(evs, 2) == 1
+    });
+
+    // The talker sends a packet every loop turn (at most 20 ms apart); the mute one nothing.
+    let mut mute_down = None;
+    while up.elapsed() < 3 * TIMEOUT {
+        talker.send(Dest::All, b"claim");
+        let evs = h.turn(&mut [&mut server, &mut talker, &mut mute]);
+        if downs(&evs, 2) == 1 {
+            mute_down = Some(up.elapsed());
+        }
+        assert_eq!(downs(&evs, 1), 0, "the talker was cut");
+    }
+    let after = mute_down.expect("the mute client is still connected");
+    assert!(after >= TIMEOUT, "cut after {after:?}, before the timeout");
+    assert_eq!(server.stats().closed_idle, 1, "{:?}", server.stats());
+    assert_eq!(server.connection_count(), 1);
+    assert_eq!(talker.state(), ClientState::Open);
+}
+
+#[test]
+fn one_address_gets_at_most_max_per_ip_connections() {
+    let cfg = WsConfig { max_per_ip: 3, ..WsConfig::default() };
+    let mut server = WsServer::bind(0, any_port(), cfg).unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut h = Harness::new();
+    server.register(h.poll.registry()).unwrap();
+    let mut socks: Vec<TcpStream> = (0..5).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.stats().refused_per_ip < 2 && Instant::now() < deadline {
+        h.turn(&mut [&mut server]);
+    }
+    assert_eq!(server.stats().refused_per_ip, 2, "{:?}", server.stats());
+    assert_eq!(server.connection_count(), 3);
+
+    // A connection that ends makes room for the next one from the same address.
+    drop(socks.remove(0));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.connection_count() != 2 && Instant::now() < deadline {
+        h.turn(&mut [&mut server]);
+    }
+    assert_eq!(server.connection_count(), 2);
+    socks.push(TcpStream::connect(addr).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.connection_count() != 3 && Instant::now() < deadline {
+        h.turn(&mut [&mut server]);
+    }
+    assert_eq!(server.connection_count(), 3);
+    assert_eq!(server.stats().refused_per_ip, 2);
+}
+
+#[test]
+fn peer_ids_stay_distinct_and_addressable_past_old_bit_limits() {
+    for first in [(1u64 << 16) - 2, (1 << 24) - 2, (1 << 40) - 2, (1 << PEER_ID_BITS) - 3] {
+        let mut server = WsServer::bind(0, any_port(), WsConfig::default()).unwrap();
+        server.start_peer_ids_at(first);
+        let addr = server.local_addr().unwrap();
+        let mut h = Harness::new();
+        server.register(h.poll.registry()).unwrap();
+        let clients = std::thread::spawn(move || (0..4).map(|_| blocking_client(addr)).collect::<Vec<_>>());
+        let evs = h.run_until(&mut [&mut server], Duration::from_secs(10), |evs| ups(evs, 0) == 4);
+        let mut clients = clients.join().unwrap();
+        let mut ids: Vec<PeerId> = evs
+            .iter()
+            .filter_map(|(_, e)| match e {
+                FaceEvent::Up(p) => Some(*p),
+                _ => None,
+            })
+            .collect();
+        assert!(ids.iter().all(|p| p.0 >= 1 && p.0 < 1 << PEER_ID_BITS), "{ids:?}");
+        // Each id reaches its own connection: send every client its id.
+        for p in &ids {
+            server.send(Dest::Peer(*p), &p.0.to_be_bytes());
+        }
+        h.turn(&mut [&mut server]);
+        let mut got = Vec::new();
+        for ws in &mut clients {
+            ws.get_mut().set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            match ws.read().unwrap() {
+                Message::Binary(b) => got.push(PeerId(u64::from_be_bytes(b.as_ref().try_into().unwrap()))),
+                m => panic!("unexpected {m:?}"),
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 4, "ids collide from {first}");
+        got.sort();
+        assert_eq!(got, ids);
+        assert_eq!(server.stats().drop_no_peer, 0);
+    }
+}
+
+/// Set in the child process that runs [`out_of_descriptors_child`] under a low file limit.
+const FD_CHILD: &str = "TINYSSB_WS_FD_CHILD";
+
+#[test]
+fn running_out_of_file_descriptors_pauses_accepting_then_resumes() {
+    // The file limit is per process, so the scenario runs in a child process of its own.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "out_of_descriptors_child", "--test-threads=1"])
+        .env(FD_CHILD, "1")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+}
+
+/// Does nothing unless started by [`running_out_of_file_descriptors_pauses_accepting_then_resumes`].
+#[test]
+fn out_of_descriptors_child() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    if std::env::var_os(FD_CHILD).is_none() {
+        return;
+    }
+    let cfg = WsConfig { accept_pause: Duration::from_millis(100), ..WsConfig::default() };
+    let mut server = WsServer::bind(0, any_port(), cfg).unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut h = Harness::new();
+    server.register(h.poll.registry()).unwrap();
+
+    // Room for two client sockets and little else; the rest is taken by a hog.
+    let in_use = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+    let mut lim = getrlimit(Resource::Nofile);
+    lim.current = Some(in_use + 4);
+    setrlimit(Resource::Nofile, lim).unwrap();
+    // The kernel completes both connections; they wait in the listener's backlog.
+    let _clients: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let mut hog = Vec::new();
+    while let Ok(f) = std::fs::File::open("/dev/null") {
+        hog.push(f);
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.stats().accept_paused == 0 && Instant::now() < deadline {
+        h.turn(&mut [&mut server]);
+    }
+    assert!(server.stats().accept_paused >= 1, "{:?}", server.stats());
+    assert!(!server.accepting());
+    assert_eq!(server.connection_count(), 0);
+
+    // Descriptors come back: accepting resumes by itself and takes the waiting connections.
+    drop(hog);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.connection_count() < 2 && Instant::now() < deadline {
+        h.turn(&mut [&mut server]);
+    }
+    assert_eq!(server.connection_count(), 2, "{:?}", server.stats());
+    assert!(server.accepting());
 }

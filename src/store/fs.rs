@@ -3,6 +3,7 @@
 //! ```text
 //! DATADIR/<64 lowercase hex fid>/log.bin       records, back to back
 //!                               /frontier.bin  BIPF dict: pend_sc, max_seq, max_pos, prev
+//! DATADIR/.tinyssb.lock                        advisory lock held by the one writer
 //! ```
 //! A record is `entry(120) ‖ one 120-byte slot per sidechain chunk (zeros until received) ‖
 //! u32be(offset of the record's start)`. An in-memory index of record offsets, built at open from
@@ -24,6 +25,9 @@ use crate::wire::entry::{entry_dmx, Chain20, Entry, ENTRY_LEN};
 const LOG: &str = "log.bin";
 const FRONTIER: &str = "frontier.bin";
 const FRONTIER_TMP: &str = "frontier.tmp";
+/// The file in the data directory whose advisory lock a writing store holds. Not a 64-hex
+/// directory name, so the reference pub and our own open skip it.
+pub const LOCK_FILE: &str = ".tinyssb.lock";
 /// Bytes of a record that are not chunk slots: the entry and the back pointer.
 const RECORD_BASE: u64 = ENTRY_LEN as u64 + 4;
 const SLOT: u64 = CHUNK_LEN as u64;
@@ -63,7 +67,9 @@ impl Default for FsConfig {
     }
 }
 
-/// Something [`FsStore::open`] noticed or repaired.
+/// Something [`FsStore::open`] noticed or repaired. [`FsStore::open_read_only`] reports the
+/// same notes but repairs nothing on disk: each then names damage it found and worked around
+/// in memory (the leftover file is still there, the log still has its torn tail, and so on).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum OpenNote {
     /// A directory entry that is not a feed directory was left alone.
@@ -163,6 +169,8 @@ impl Feed {
 struct Handles {
     cap: usize,
     tick: u64,
+    /// Open `log.bin` for writing too (false for a read-only store).
+    write: bool,
     open: HashMap<FeedId, (File, u64)>,
 }
 
@@ -177,7 +185,7 @@ impl Handles {
                     self.open.remove(&k);
                 }
             }
-            let file = OpenOptions::new().read(true).write(true).open(log_path(root, fid))?;
+            let file = OpenOptions::new().read(true).write(self.write).open(log_path(root, fid))?;
             self.open.insert(*fid, (file, tick));
         }
         match self.open.get_mut(fid) {
@@ -209,28 +217,66 @@ pub struct FsStore {
     /// Feeds with unsynced changes, each listed once.
     dirty: Vec<FeedId>,
     unsynced: u32,
+    /// The locked [`LOCK_FILE`]; `None` for a read-only store.
+    lock: Option<File>,
+}
+
+/// How a data directory is opened.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Create, lock, repair, write.
+    Write,
+    /// Touch nothing: damage is reported and worked around in memory only.
+    ReadOnly,
 }
 
 impl FsStore {
-    /// Opens (creating if needed) the data directory at `root`, repairing what it can.
+    /// Opens (creating if needed) the data directory at `root` for writing, repairing what
+    /// it can.
     ///
-    /// Directory entries that are not feeds, and feeds that fail to open, are skipped and
-    /// listed in [`FsStore::open_report`]; only an unreadable `root` is an error.
+    /// The store holds an exclusive advisory lock on [`LOCK_FILE`] in `root` until it is
+    /// dropped, so there is one writer per directory: while another store (in this or another
+    /// process) has it, this fails with [`StoreError::Locked`]. Directory entries that are not
+    /// feeds, and feeds that fail to open, are skipped and listed in [`FsStore::open_report`];
+    /// otherwise only an unreadable `root` is an error.
     pub fn open(root: impl AsRef<Path>, config: FsConfig) -> Result<FsStore, StoreError> {
         let root = root.as_ref().to_path_buf();
         std::fs::create_dir_all(&root)?;
+        let lock = lock_dir(&root)?;
+        FsStore::load(root, config, Mode::Write, Some(lock))
+    }
+
+    /// Opens the existing data directory at `root` for reading only: nothing is created,
+    /// written, repaired or locked, so this works on a read-only directory and next to a
+    /// running pub. Damage that [`FsStore::open`] would repair is listed in
+    /// [`FsStore::open_report`] and worked around in memory (a torn log tail is ignored, a
+    /// stale `frontier.bin` re-derived from the log). Writes fail with [`StoreError::ReadOnly`].
+    pub fn open_read_only(root: impl AsRef<Path>, config: FsConfig) -> Result<FsStore, StoreError> {
+        FsStore::load(root.as_ref().to_path_buf(), config, Mode::ReadOnly, None)
+    }
+
+    fn load(root: PathBuf, config: FsConfig, mode: Mode, lock: Option<File>) -> Result<FsStore, StoreError> {
         let mut store = FsStore {
-            handles: Handles { cap: config.max_open_files.max(1), tick: 0, open: HashMap::new() },
+            handles: Handles {
+                cap: config.max_open_files.max(1),
+                tick: 0,
+                write: mode == Mode::Write,
+                open: HashMap::new(),
+            },
             root,
             config,
             feeds: HashMap::new(),
             notes: Vec::new(),
             dirty: Vec::new(),
             unsynced: 0,
+            lock,
         };
         let mut names: Vec<_> = std::fs::read_dir(&store.root)?.collect::<Result<_, _>>()?;
         names.sort_by_key(|e| e.file_name());
         for item in names {
+            if item.file_name() == LOCK_FILE {
+                continue;
+            }
             let path = item.path();
             let fid = item.file_name().to_str().and_then(parse_fid);
             let Some(fid) = fid else {
@@ -242,7 +288,7 @@ impl FsStore {
                 store.notes.push(OpenNote::Skipped { path, reason: "not a directory".to_owned() });
                 continue;
             }
-            match open_feed(&store.root, &fid, &mut store.notes) {
+            match open_feed(&store.root, &fid, mode, &mut store.notes) {
                 Ok(feed) => {
                     store.feeds.insert(fid, feed);
                 }
@@ -260,6 +306,18 @@ impl FsStore {
     /// The data directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Whether the store was opened with [`FsStore::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.lock.is_none()
+    }
+
+    /// Lets go of the store without syncing anything, as if the process died here: the
+    /// directory lock is released, unsynced `frontier.bin` updates are lost. For crash tests.
+    pub fn abandon(mut self) {
+        drop(self.lock.take());
+        std::mem::forget(self);
     }
 
     fn mark_dirty(&mut self, fid: &FeedId) -> Result<(), StoreError> {
@@ -286,8 +344,21 @@ impl FsStore {
 
 impl Drop for FsStore {
     fn drop(&mut self) {
-        // Best effort: a failure here is repaired at the next open.
+        // Best effort: a failure here is repaired at the next open. The lock goes after this.
         let _ = self.sync();
+    }
+}
+
+/// Takes the exclusive advisory lock of the data directory `root`.
+fn lock_dir(root: &Path) -> Result<File, StoreError> {
+    let path = root.join(LOCK_FILE);
+    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StoreError::Locked { dir: root.to_path_buf(), lock: path })
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
     }
 }
 
@@ -359,7 +430,7 @@ fn walk_back(file: &File, end: u64, count: u32) -> io::Result<Option<Vec<u32>>> 
         }
         let start = reader.u32_at(e - 4)?;
         let s = u64::from(start);
-        if s + RECORD_BASE > e || (e - s - RECORD_BASE) % SLOT != 0 {
+        if s + RECORD_BASE > e || !(e - s - RECORD_BASE).is_multiple_of(SLOT) {
             return Ok(None);
         }
         *slot = start;
@@ -436,18 +507,29 @@ fn scan_forward(file: &File, fid: &FeedId, feed: &mut Feed, size: u64) -> io::Re
     Ok(added)
 }
 
-/// Loads one feed directory, repairing it (see SPEC.md section 8).
-fn open_feed(root: &Path, fid: &FeedId, notes: &mut Vec<OpenNote>) -> io::Result<Feed> {
+/// Loads one feed directory, repairing it (see SPEC.md section 8); read-only, it notes the
+/// damage and builds the repaired state in memory only.
+fn open_feed(root: &Path, fid: &FeedId, mode: Mode, notes: &mut Vec<OpenNote>) -> io::Result<Feed> {
     let dir = feed_dir(root, fid);
-    std::fs::create_dir_all(&dir)?;
-    match std::fs::remove_file(dir.join(FRONTIER_TMP)) {
-        Ok(()) => notes.push(OpenNote::RemovedTemp(*fid)),
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+    let write = mode == Mode::Write;
+    if write {
+        std::fs::create_dir_all(&dir)?;
+        match std::fs::remove_file(dir.join(FRONTIER_TMP)) {
+            Ok(()) => notes.push(OpenNote::RemovedTemp(*fid)),
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    } else if dir.join(FRONTIER_TMP).symlink_metadata().is_ok() {
+        notes.push(OpenNote::RemovedTemp(*fid));
     }
     let log_path = dir.join(LOG);
-    let file = match OpenOptions::new().read(true).write(true).open(&log_path) {
+    let file = match OpenOptions::new().read(true).write(write).open(&log_path) {
         Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound && !write => {
+            // Nothing to read: an empty feed, as the writer would create it.
+            notes.push(OpenNote::CreatedLog(*fid));
+            return Ok(Feed::empty(fid));
+        }
         Err(e) if e.kind() == ErrorKind::NotFound => {
             let f = OpenOptions::new().read(true).write(true).create_new(true).open(&log_path)?;
             notes.push(OpenNote::CreatedLog(*fid));
@@ -487,11 +569,13 @@ fn open_feed(root: &Path, fid: &FeedId, notes: &mut Vec<OpenNote>) -> io::Result
         notes.push(OpenNote::RecoveredEntries { fid: *fid, count: feed.seq() - base_seq });
     }
     if feed.end < size {
-        file.set_len(feed.end)?;
-        file.sync_all()?;
+        if write {
+            file.set_len(feed.end)?;
+            file.sync_all()?;
+        }
         notes.push(OpenNote::TruncatedLog { fid: *fid, from: size, to: feed.end });
     }
-    if stored.as_ref() != Some(&feed.frontier_file()) {
+    if write && stored.as_ref() != Some(&feed.frontier_file()) {
         write_frontier(&dir, &feed.frontier_file())?;
     }
     Ok(feed)
@@ -536,7 +620,10 @@ impl Store for FsStore {
         if self.feeds.contains_key(&fid) {
             return Ok(false);
         }
-        let feed = open_feed(&self.root, &fid, &mut self.notes)?;
+        if self.is_read_only() {
+            return Err(StoreError::ReadOnly);
+        }
+        let feed = open_feed(&self.root, &fid, Mode::Write, &mut self.notes)?;
         if self.config.durability == Durability::EveryWrite {
             File::open(&self.root)?.sync_all()?;
         }
@@ -566,6 +653,9 @@ impl Store for FsStore {
     }
 
     fn append_entry(&mut self, fid: &FeedId, entry: &Entry, msg_id: MsgId) -> Result<(), StoreError> {
+        if self.is_read_only() {
+            return Err(StoreError::ReadOnly);
+        }
         let feed = self.feeds.get_mut(fid).ok_or(StoreError::UnknownFeed)?;
         let seq = feed.seq().checked_add(1).ok_or(StoreError::LogFull)?;
         if entry.dmx() != entry_dmx(fid, Seq(seq), &feed.prev) {
@@ -604,6 +694,9 @@ impl Store for FsStore {
     }
 
     fn write_chunk(&mut self, fid: &FeedId, seq: Seq, nr: u32, chunk: &Chunk) -> Result<(), StoreError> {
+        if self.is_read_only() {
+            return Err(StoreError::ReadOnly);
+        }
         let feed = self.feeds.get_mut(fid).ok_or(StoreError::UnknownFeed)?;
         let p = *feed.pend.get(&seq.0).ok_or(StoreError::OutOfOrder)?;
         if nr != p.received || chunk.hash() != p.next_hash {

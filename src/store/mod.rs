@@ -67,6 +67,15 @@ pub enum StoreError {
     Corrupt(String),
     /// The entry would grow the feed's log beyond [`MAX_LOG_LEN`] bytes.
     LogFull,
+    /// Another store (usually another process) has the data directory open for writing.
+    Locked {
+        /// The data directory.
+        dir: std::path::PathBuf,
+        /// The lock file whose advisory lock is held.
+        lock: std::path::PathBuf,
+    },
+    /// A write to a store opened read-only.
+    ReadOnly,
 }
 
 impl core::fmt::Display for StoreError {
@@ -77,6 +86,13 @@ impl core::fmt::Display for StoreError {
             StoreError::Io(e) => write!(f, "i/o error: {e}"),
             StoreError::Corrupt(why) => write!(f, "corrupt store: {why}"),
             StoreError::LogFull => f.write_str("feed log would exceed 4 GiB"),
+            StoreError::Locked { dir, lock } => write!(
+                f,
+                "data directory {} is in use by another writer (a pub or tool holds the lock on {})",
+                dir.display(),
+                lock.display()
+            ),
+            StoreError::ReadOnly => f.write_str("the store is open read-only"),
         }
     }
 }

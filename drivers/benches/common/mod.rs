@@ -173,7 +173,8 @@ impl LogWatch {
     /// Reads the source's logs once.
     pub fn new(source: &Path, replica: &Path) -> LogWatch {
         let mut feeds = Vec::new();
-        for d in std::fs::read_dir(source).expect("read source").flatten() {
+        // Feed directories only: the writer's lock file sits next to them.
+        for d in std::fs::read_dir(source).expect("read source").flatten().filter(|d| d.path().is_dir()) {
             let log = std::fs::read(d.path().join("log.bin")).expect("source log");
             feeds.push((PathBuf::from(d.file_name()), log, false));
         }

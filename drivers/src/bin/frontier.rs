@@ -26,10 +26,11 @@ Options:
                        content digests defined by the interoperability vectors
   -h, --help           this text
 
-The directory is opened like the pub opens it: an intact directory is not
-modified, but a damaged feed is repaired on the spot (torn log tail cut off,
-frontier.bin rebuilt, leftover frontier.tmp removed). Every repair or skipped
-directory entry is reported on stderr. The directory itself is never created.
+The directory is only read: nothing in it is created, written, locked or
+repaired, so frontier works on a read-only directory and next to a running
+pub. A damaged feed is shown as the pub would repair it (a torn log tail
+ignored, a stale frontier.bin re-derived from the log) and the damage is
+reported on stderr, as is every skipped directory entry.
 ";
 
 struct Args {

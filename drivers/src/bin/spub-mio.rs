@@ -22,7 +22,9 @@ usage: spub-mio [-d DATAPATH] [-role in|inout|out] [-v] [uri_or_port] [options]
                        nothing: connect to ws://127.0.0.1:8080 (as spub.py does),
                        unless --connect, --udp, --mc or --kiss gives another face
   -d, --data DATAPATH  data directory, created if missing (default ./data);
-                       the same format as spub.py's: one directory per feed
+                       the same format as spub.py's: one directory per feed.
+                       One writer at a time: the pub locks DATAPATH/.tinyssb.lock
+                       and exits with an error if another pub or tool holds it
   -role, --role ROLE   in: only fetch; out: only serve; inout: both (default inout)
   -v, --verbose        trace every packet (same as --log-level trace)
 
@@ -32,7 +34,14 @@ options beyond spub.py:
   --udp LOCAL,PEER     UDP unicast face, e.g. 0.0.0.0:5001,192.0.2.7:5001 (no CRC)
   --mc GROUP:PORT      UDP multicast face with CRC32 trailer (e.g. 224.1.1.1:5000)
   --kiss DEVICE[@BAUD] KISS framing on a serial device (default 115200 baud)
-  --max-conns N        most websocket clients at once (default 1024)
+  --max-conns N        most websocket clients at once (default 1024); when full,
+                       a newcomer evicts the client that has been idle longest
+  --idle-timeout SECS  close websocket clients that send no packet for SECS
+                       seconds (default 60; 0: never). Peers holding any feed
+                       send a GOset claim at least every 15 s
+  --max-per-ip N       most websocket clients from one address, an IPv6 /64
+                       counting as one (default 64; 0: no limit). Behind a
+                       reverse proxy all clients share its address: raise it
   --fsync POLICY       'every' (fsync each write) or 'batched' (default: at most
                        once a second; entries that reached the log survive a crash)
   --summary SECS       seconds between summary log lines (default 60)
@@ -62,6 +71,8 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
         multicast: Vec::new(),
         kiss: Vec::new(),
         max_conns: 1024,
+        idle_timeout: Duration::from_secs(60),
+        max_per_ip: 64,
         durability: BATCHED,
         summary_every: Duration::from_secs(60),
     };
@@ -105,6 +116,13 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
             }
             "--max-conns" => {
                 cfg.max_conns = value(&mut it, &arg)?.parse().map_err(|_| "--max-conns takes a number")?
+            }
+            "--idle-timeout" => {
+                let secs: u64 = value(&mut it, &arg)?.parse().map_err(|_| "--idle-timeout takes seconds")?;
+                cfg.idle_timeout = Duration::from_secs(secs);
+            }
+            "--max-per-ip" => {
+                cfg.max_per_ip = value(&mut it, &arg)?.parse().map_err(|_| "--max-per-ip takes a number")?
             }
             "--fsync" => {
                 cfg.durability = match value(&mut it, &arg)?.as_str() {
@@ -200,5 +218,16 @@ mod tests {
         assert_eq!(connects(&["--connect", "ws://h:1"]), ["ws://h:1"]);
         assert_eq!(connects(&["ws://h:2", "--connect", "ws://h:1"]), ["ws://h:2", "ws://h:1"]);
         assert!(connects(&["8080", "--udp", "127.0.0.1:5001,127.0.0.1:5002"]).is_empty());
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_options() {
+        let cfg = |args: &[&str]| parse(args.iter().map(|s| s.to_string())).unwrap().unwrap().cfg;
+        let d = cfg(&["8080"]);
+        assert_eq!((d.idle_timeout, d.max_per_ip), (Duration::from_secs(60), 64));
+        let c = cfg(&["8080", "--idle-timeout", "5", "--max-per-ip", "0"]);
+        assert_eq!((c.idle_timeout, c.max_per_ip), (Duration::from_secs(5), 0));
+        assert!(parse(["--idle-timeout", "soon"].iter().map(|s| s.to_string())).is_err());
+        assert!(parse(["--max-per-ip", "-1"].iter().map(|s| s.to_string())).is_err());
     }
 }

@@ -11,7 +11,7 @@ use tinyssb::crypto::Keypair;
 use tinyssb::feed::{author_chain20, author_plain48};
 use tinyssb::ids::{from_hex, to_hex};
 use tinyssb::store::fs::{FsConfig, FsStore};
-use tinyssb::store::Store;
+use tinyssb::store::{Store, StoreError};
 use tinyssb::wire::entry::PAYLOAD_LEN;
 use tinyssb::{FeedId, Seq};
 use tinyssb_drivers::inspect;
@@ -34,9 +34,11 @@ Commands:
 The key file is JSON: {\"seed\": \"<64 hex: 32-byte ed25519 secret seed>\",
 \"fid\": \"<64 hex: feed id = public key>\"}, created with mode 0600; only the seed
 is needed to load it. DATA is a pub data directory (one directory per feed, named
-by its feed id); publish and chat post create it if needed. Do not publish into
-a directory that a running pub has open: use a separate directory and let the
-pub replicate from it, or stop the pub first.
+by its feed id); publish and chat post create it if needed. They refuse a
+directory that a running pub (or another writer) has open, since two writers
+would damage it: publish into a separate directory and let the pub replicate
+from it, or stop the pub first. read and chat list only read: they work next
+to a running pub and change nothing, not even a damaged feed.
 ";
 
 fn main() -> ExitCode {
@@ -238,7 +240,12 @@ fn load_key(path: &Path) -> Result<Keypair, Failure> {
 
 /// Appends one entry (and its sidechain) to the key's feed through the store.
 fn publish(data: &Path, key: &Keypair, content: &[u8], chain: bool) -> Result<String, Failure> {
-    let mut store = FsStore::open(data, FsConfig::default()).map_err(fail)?;
+    let mut store = FsStore::open(data, FsConfig::default()).map_err(|e| match e {
+        StoreError::Locked { .. } => {
+            fail(format!("{e}; stop the pub first, or publish into another directory and let it replicate"))
+        }
+        e => fail(e),
+    })?;
     inspect::report_notes(store.open_report());
     let fid = key.feed_id();
     store.add_feed(fid).map_err(fail)?;
