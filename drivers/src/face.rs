@@ -163,6 +163,10 @@ pub trait Face {
     /// This face's counters.
     fn stats(&self) -> &FaceStats;
 
+    /// The engine accepted a packet from `peer` (it was not dropped as invalid): the peer is
+    /// alive as far as an idle cut is concerned. Packets the engine drops do not count.
+    fn note_valid(&mut self, _peer: PeerId) {}
+
     /// The next moment [`Face::on_deadline`] wants to run, if any.
     fn next_deadline(&self) -> Option<Instant> {
         None

@@ -170,8 +170,7 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
             if let Some(s) = slots.get_mut(index) {
                 face_events.clear();
                 s.face.on_ready(poll.registry(), ev, &mut face_events);
-                let kind = s.kind;
-                deliver_one(&mut node, kind, index, &mut face_events, clock());
+                deliver_one(&mut node, s, index, &mut face_events, clock());
             }
         }
         let real_now = Instant::now();
@@ -179,8 +178,7 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
             if s.face.next_deadline().is_some_and(|d| d <= real_now) {
                 face_events.clear();
                 s.face.on_deadline(poll.registry(), real_now, &mut face_events);
-                let kind = s.kind;
-                deliver_one(&mut node, kind, index, &mut face_events, clock());
+                deliver_one(&mut node, s, index, &mut face_events, clock());
             }
         }
         let now = clock();
@@ -208,8 +206,7 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
                 face_events.clear();
                 s.face.flush(poll.registry(), &mut face_events);
                 reported |= !face_events.is_empty();
-                let kind = s.kind;
-                deliver_one(&mut node, kind, index, &mut face_events, clock());
+                deliver_one(&mut node, s, index, &mut face_events, clock());
             }
             if !sent && !reported {
                 break;
@@ -236,9 +233,11 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
     Ok(())
 }
 
+/// Hands one face's events to the node. A packet the node did not drop counts as the peer's
+/// sign of life for the face's idle cut: garbage does not keep a connection open.
 fn deliver_one(
     node: &mut Node<FsStore>,
-    kind: FaceKind,
+    slot: &mut Slot,
     index: usize,
     events: &mut Vec<FaceEvent>,
     now: tinyssb::time::Instant,
@@ -247,7 +246,7 @@ fn deliver_one(
         match ev {
             FaceEvent::Up(peer) => {
                 log::info!("face {index}: {peer} up");
-                node.handle_face_up(now, engine_face(index, peer), kind);
+                node.handle_face_up(now, engine_face(index, peer), slot.kind);
             }
             FaceEvent::Down(peer) => {
                 log::info!("face {index}: {peer} down");
@@ -255,7 +254,11 @@ fn deliver_one(
             }
             FaceEvent::Packet(peer, bytes) => {
                 log::trace!("rx face {index} {peer} {}", tinyssb::ids::to_hex(&bytes));
+                let dropped = node.stats().dropped_total();
                 node.handle_packet(now, engine_face(index, peer), &bytes);
+                if node.stats().dropped_total() == dropped {
+                    slot.face.note_valid(peer);
+                }
             }
             FaceEvent::Flushed(peer, bytes) => node.handle_flushed(now, engine_face(index, peer), bytes),
             FaceEvent::SendDropped(peer, bytes) => {

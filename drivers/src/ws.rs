@@ -45,8 +45,9 @@ pub struct WsConfig {
     /// Server only: a client that has not completed the websocket handshake this long after
     /// connecting is cut off (it would hold a connection slot).
     pub handshake_timeout: Duration,
-    /// Server only: a connection that has sent no packet (a binary message of an accepted
-    /// size) for this long is closed; a handshaking connection is idle since its accept.
+    /// Server only: a connection that has sent no valid packet for this long is closed (the
+    /// face's user vouches for packets with [`Face::note_valid`]; garbage does not count); a
+    /// handshaking connection is idle since its accept.
     /// Peers holding any feed send a GOset claim at least every 15 s. Zero: never.
     pub idle_timeout: Duration,
     /// Server only: most connections from one source address (an IPv6 client's whole /64
@@ -358,7 +359,7 @@ const LISTENER: usize = 0;
 /// A websocket server face: accepts clients on one listening socket; each client is a peer.
 ///
 /// It defends its slots against clients that hold them without taking part: a connection
-/// that sends no packet for [`WsConfig::idle_timeout`] is closed, one source address gets at
+/// that sends no valid packet for [`WsConfig::idle_timeout`] is closed, one source address gets at
 /// most [`WsConfig::max_per_ip`] connections, and at [`WsConfig::max_conns`] a newcomer
 /// evicts the connection idle longest, so silent connections cannot lock honest peers out.
 /// When the process runs out of file descriptors it stops accepting for
@@ -610,17 +611,19 @@ impl Face for WsServer {
         }
         let slot = local - 1;
         let Some(Some(conn)) = self.conns.get_mut(slot) else { return };
-        let before = self.stats.packets_in;
-        let result = conn.drive(registry, &self.cfg, &mut self.stats, out);
-        if self.stats.packets_in != before {
-            let now = Instant::now();
-            self.idle.remove(&(conn.last_rx, conn.peer));
-            conn.last_rx = now;
-            self.idle.insert((now, conn.peer));
-        }
-        if let Err(why) = result {
+        if let Err(why) = conn.drive(registry, &self.cfg, &mut self.stats, out) {
             self.close(registry, slot, why, out);
         }
+    }
+
+    fn note_valid(&mut self, peer: PeerId) {
+        let Some(conn) = self.slot_of(peer).and_then(|slot| self.conns.get_mut(slot)?.as_mut()) else {
+            return;
+        };
+        let now = Instant::now();
+        self.idle.remove(&(conn.last_rx, conn.peer));
+        conn.last_rx = now;
+        self.idle.insert((now, conn.peer));
     }
 
     fn send(&mut self, dest: Dest, pkt: &[u8]) {

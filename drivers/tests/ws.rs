@@ -328,7 +328,7 @@ fn silent_connections_cannot_lock_out_an_honest_client() {
 }
 
 #[test]
-fn connections_that_send_nothing_are_cut_after_the_idle_timeout() {
+fn connections_that_send_no_valid_packet_are_cut_after_the_idle_timeout() {
     const TIMEOUT: Duration = Duration::from_millis(300);
     let cfg = WsConfig { idle_timeout: TIMEOUT, ..WsConfig::default() };
     let mut server = WsServer::bind(0, any_port(), cfg).unwrap();
@@ -347,11 +347,20 @@ fn connections_that_send_nothing_are_cut_after_the_idle_timeout() {
         ups(evs, 0) == 2 && ups(evs, 1) == 1 && ups(evs, 2) == 1
     });
 
-    // The talker sends a packet every loop turn (at most 20 ms apart); the mute one nothing.
+    // The talker sends a packet every loop turn (at most 20 ms apart), which the engine (here:
+    // the test) accepts; the mute one sends packets the engine drops as invalid.
     let mut mute_down = None;
     while up.elapsed() < 3 * TIMEOUT {
         talker.send(Dest::All, b"claim");
+        mute.send(Dest::All, b"junk");
         let evs = h.turn(&mut [&mut server, &mut talker, &mut mute]);
+        for (face, ev) in &evs {
+            if let (0, FaceEvent::Packet(peer, bytes)) = (face, ev) {
+                if bytes == b"claim" {
+                    server.note_valid(*peer);
+                }
+            }
+        }
         if downs(&evs, 2) == 1 {
             mute_down = Some(up.elapsed());
         }

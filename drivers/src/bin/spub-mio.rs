@@ -36,7 +36,7 @@ options beyond spub.py:
   --kiss DEVICE[@BAUD] KISS framing on a serial device (default 115200 baud)
   --max-conns N        most websocket clients at once (default 1024); when full,
                        a newcomer evicts the client that has been idle longest
-  --idle-timeout SECS  close websocket clients that send no packet for SECS
+  --idle-timeout SECS  close websocket clients that send no valid packet for SECS
                        seconds (default 60; 0: never). Peers holding any feed
                        send a GOset claim at least every 15 s
   --max-per-ip N       most websocket clients from one address, an IPv6 /64
