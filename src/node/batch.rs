@@ -164,6 +164,7 @@ impl<S: Store> Node<S> {
         if t.chain_complete {
             self.events.push_back(Event::ChainComplete { fid: t.fid, seq: t.seq });
         }
+        self.wake_waiters(t.fid, t.seq);
         true
     }
 

@@ -65,6 +65,9 @@ pub(super) struct Face {
     pub out: Outbox,
     /// Replies still owed to the peer, produced while the output has room.
     pub serving: Serving,
+    /// Entries the peer asked for that the node does not have yet, per feed: answered as soon
+    /// as they arrive (long poll).
+    pub held: HashMap<FeedId, Seq>,
     /// Entries sent per feed (reliable faces only).
     sent_entries: HashMap<FeedId, SentMark>,
     /// Chunks sent per (feed, entry) (reliable faces only).
@@ -82,6 +85,7 @@ impl Face {
             want_offset: 0,
             out: Outbox::default(),
             serving: Serving::default(),
+            held: HashMap::new(),
             sent_entries: HashMap::new(),
             sent_chunks: HashMap::new(),
             in_sync: false,

@@ -148,12 +148,16 @@ impl Default for Config {
                 initial: Duration::from_secs(4),
                 floor: Duration::from_millis(250),
                 cap: Duration::from_secs(30),
+                live_cap: Duration::from_secs(3),
+                live_for: Duration::from_secs(600),
                 follow_up: Duration::ZERO,
             },
             broadcast_pacer: PacerConfig {
                 initial: Duration::from_secs(4),
                 floor: Duration::from_secs(1),
                 cap: Duration::from_secs(60),
+                live_cap: Duration::from_secs(60),
+                live_for: Duration::ZERO,
                 follow_up: Duration::from_millis(250),
             },
             reliable_budget: 256,
@@ -277,6 +281,10 @@ pub struct Node<S: Store> {
     ring: VecDeque<FaceId>,
     /// Bytes of output held by all faces (see [`output`]).
     out_total: usize,
+    /// Faces holding a request for the next entry of a feed (see [`serve`]).
+    waiters: HashMap<FeedId, Vec<FaceId>>,
+    /// The latest time an input carried.
+    clock: Instant,
     events: VecDeque<Event>,
     stats: Stats,
 }
@@ -303,6 +311,8 @@ impl<S: Store> Node<S> {
             batch: batch::Batch::default(),
             ring: VecDeque::new(),
             out_total: 0,
+            waiters: HashMap::new(),
+            clock: now,
             events: VecDeque::new(),
             stats: Stats::default(),
             cfg,
@@ -389,7 +399,16 @@ impl<S: Store> Node<S> {
     /// A face went down; everything about it, and its queued output, is forgotten.
     pub fn handle_face_down(&mut self, _now: Instant, face: FaceId) {
         self.discard_output(face);
-        self.faces.remove(&face);
+        if let Some(f) = self.faces.remove(&face) {
+            for fid in f.held.keys() {
+                if let Some(waiting) = self.waiters.get_mut(fid) {
+                    waiting.retain(|w| *w != face);
+                    if waiting.is_empty() {
+                        self.waiters.remove(fid);
+                    }
+                }
+            }
+        }
     }
 
     /// The driver wrote `bytes` of `face`'s output (packets it took from
@@ -412,6 +431,7 @@ impl<S: Store> Node<S> {
 
     /// A packet arrived on `face`. Bad packets are counted and dropped, never returned as errors.
     pub fn handle_packet(&mut self, now: Instant, face: FaceId, bytes: &[u8]) {
+        self.clock = self.clock.max(now);
         self.stats.packets_in += 1;
         if bytes.len() > crate::wire::MAX_PACKET {
             return self.drop_packet(face, DropReason::BadLength);
@@ -437,6 +457,7 @@ impl<S: Store> Node<S> {
 
     /// Time passed: run the timers that are due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.clock = self.clock.max(now);
         self.settle();
         if self.goset_due <= now {
             self.goset_round(now);
@@ -497,6 +518,7 @@ impl<S: Store> Node<S> {
         author: impl FnOnce(&Keypair, &Frontier) -> Result<crate::feed::Authored, crate::feed::AuthorError>,
     ) -> Result<Seq, PublishError> {
         let fid = key.feed_id();
+        self.clock = self.clock.max(now);
         self.follow(now, fid)?;
         let state = self.feeds.get(&fid).cloned().ok_or(PublishError::GosetFull)?;
         let seq = state.next_seq;
@@ -509,6 +531,7 @@ impl<S: Store> Node<S> {
         self.advance_feed(fid, authored.msg_id);
         self.note_verified(fid, seq, authored.msg_id);
         self.events.push_back(Event::EntryStored { fid, seq });
+        self.wake_waiters(fid, seq);
         Ok(seq)
     }
 

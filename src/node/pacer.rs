@@ -3,7 +3,10 @@
 //! The interval starts at [`PacerConfig::initial`]. A reply that makes progress
 //! pulls the interval toward the measured reply time (never below the floor)
 //! and schedules an immediate follow-up request; a round without progress
-//! backs the interval off by ×1.5 up to the cap.
+//! backs the interval off by ×1.5 up to a cap: [`PacerConfig::live_cap`] while
+//! the peer made progress within [`PacerConfig::live_for`] (a live chat gets
+//! its new messages fetched quickly), [`PacerConfig::cap`] once it has been
+//! quiet longer (an idle link costs little).
 
 use crate::time::{Duration, Instant};
 
@@ -16,6 +19,10 @@ pub struct PacerConfig {
     pub floor: Duration,
     /// Largest interval while idle.
     pub cap: Duration,
+    /// Largest interval while the peer is live (made progress within `live_for`).
+    pub live_cap: Duration,
+    /// How long after its last progress a peer counts as live.
+    pub live_for: Duration,
     /// Delay of the follow-up request after progress.
     pub follow_up: Duration,
 }
@@ -28,12 +35,13 @@ pub struct Pacer {
     next: Instant,
     sent_at: Option<Instant>,
     progressed: bool,
+    last_progress: Option<Instant>,
 }
 
 impl Pacer {
     /// A pacer whose first request is due at `now`.
     pub fn new(cfg: PacerConfig, now: Instant) -> Pacer {
-        Pacer { cfg, interval: cfg.initial, next: now, sent_at: None, progressed: false }
+        Pacer { cfg, interval: cfg.initial, next: now, sent_at: None, progressed: false, last_progress: None }
     }
 
     /// When the next request is due.
@@ -57,8 +65,10 @@ impl Pacer {
     pub fn on_sent(&mut self, now: Instant) -> bool {
         let idle = self.sent_at.is_some() && !self.progressed;
         if idle {
+            let live = self.last_progress.is_some_and(|t| now.saturating_since(t) < self.cfg.live_for);
+            let cap = if live { self.cfg.live_cap.min(self.cfg.cap) } else { self.cfg.cap };
             let grown = self.interval.as_millis().saturating_mul(3) / 2;
-            self.interval = Duration(grown.min(self.cfg.cap.as_millis()).max(self.cfg.floor.as_millis()));
+            self.interval = Duration(grown.min(cap.as_millis()).max(self.cfg.floor.as_millis()));
         }
         self.sent_at = Some(now);
         self.progressed = false;
@@ -77,6 +87,7 @@ impl Pacer {
             }
         }
         self.progressed = true;
+        self.last_progress = Some(now);
         let follow = now + self.cfg.follow_up;
         if follow < self.next {
             self.next = follow;
@@ -93,6 +104,8 @@ mod tests {
             initial: Duration::from_secs(4),
             floor: Duration::from_millis(100),
             cap: Duration::from_secs(30),
+            live_cap: Duration::from_secs(3),
+            live_for: Duration::from_secs(600),
             follow_up: Duration::ZERO,
         }
     }
@@ -107,6 +120,24 @@ mod tests {
             now = p.deadline();
         }
         assert_eq!(p.interval(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_live_peer_is_asked_often_until_it_goes_quiet() {
+        let mut p = Pacer::new(cfg(), Instant(0));
+        p.on_sent(Instant(0));
+        p.on_progress(Instant(50));
+        let mut now = Instant(50);
+        for _ in 0..20 {
+            p.on_sent(now);
+            now = p.deadline();
+        }
+        assert_eq!(p.interval(), Duration::from_secs(3), "live: capped at live_cap");
+        while now < Instant(700_000) {
+            p.on_sent(now);
+            now = p.deadline();
+        }
+        assert_eq!(p.interval(), Duration::from_secs(30), "quiet for live_for: back to the idle cap");
     }
 
     #[test]

@@ -7,6 +7,11 @@
 //! large, a chain20 entry's chunks follow it at once, and what is already on its way to the peer
 //! is not sent again. A request that repeats one still being answered only moves cursors and
 //! never adds credit, so a flood of requests costs no more than one.
+//!
+//! A request for the entry after the last one stored is held (long poll): when that entry
+//! arrives, from a peer or published here, it is sent at once to every face that asked for it,
+//! instead of waiting for the peer's next request. Each face holds at most one such request per
+//! feed.
 
 use std::collections::VecDeque;
 
@@ -142,6 +147,9 @@ impl<S: Store> Node<S> {
                 }
                 Next::Entry(fid, seq) => {
                     let push = self.reply_entry(now, face, &fid, seq);
+                    if push.is_none() && self.store.frontier(&fid).and_then(|f| f.seq.next()) == Some(seq) {
+                        self.hold(face, fid, seq);
+                    }
                     let Some(s) = self.faces.get_mut(&face).map(|f| &mut f.serving) else { return };
                     if let Some(push) = push {
                         s.entry_credit = s.entry_credit.saturating_sub(1);
@@ -169,6 +177,46 @@ impl<S: Store> Node<S> {
                     s.chunks.clear();
                 }
             }
+        }
+    }
+
+    /// Remembers that `face` wants entry `seq` of `fid`, the one after the last stored.
+    fn hold(&mut self, face: FaceId, fid: FeedId, seq: Seq) {
+        let Some(f) = self.faces.get_mut(&face) else { return };
+        if f.held.insert(fid, seq).is_none() {
+            self.waiters.entry(fid).or_default().push(face);
+        }
+    }
+
+    /// Entry `seq` of `fid` was just stored: answer the faces that were waiting for it.
+    pub(super) fn wake_waiters(&mut self, fid: FeedId, seq: Seq) {
+        let Some(waiting) = self.waiters.remove(&fid) else { return };
+        let now = self.clock;
+        let mut still = Vec::new();
+        let mut woken = Vec::new();
+        for face in waiting {
+            let Some((budget, _)) = self.budget(face) else { continue };
+            let Some(f) = self.faces.get_mut(&face) else { continue };
+            match f.held.get(&fid) {
+                Some(&want) if want == seq => {
+                    f.held.remove(&fid);
+                    let s = &mut f.serving;
+                    match s.entries.iter_mut().find(|(id, _)| *id == fid) {
+                        Some(cursor) => cursor.1 = seq,
+                        None => s.entries.push_back((fid, seq)),
+                    }
+                    s.entry_credit = s.entry_credit.max(budget);
+                    woken.push(face);
+                }
+                Some(_) => still.push(face),
+                None => {}
+            }
+        }
+        if !still.is_empty() {
+            self.waiters.insert(fid, still);
+        }
+        for face in woken {
+            self.fill(now, face);
         }
     }
 
