@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll};
-use tinyssb::node::{Config as NodeConfig, Event, FaceId, FaceKind, Node, Role};
+use tinyssb::node::{Admission, Config as NodeConfig, Event, FaceId, FaceKind, Node, Role};
+use tinyssb::stats::DropReason;
 use tinyssb::store::fs::{Durability, FsConfig, FsStore};
 use tinyssb::store::Store;
 
@@ -47,6 +48,8 @@ pub struct RelayConfig {
     pub durability: Durability,
     /// Interval of the one-line summary in the log.
     pub summary_every: Duration,
+    /// Access lists and limits handed to the engine.
+    pub admission: Admission,
 }
 
 /// A face as the relay holds it, with the engine's view of its kind.
@@ -113,7 +116,7 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
     for note in store.open_report() {
         log::warn!("data directory: {note:?}");
     }
-    let node_cfg = NodeConfig { role: cfg.role, ..NodeConfig::default() };
+    let node_cfg = NodeConfig { role: cfg.role, admission: cfg.admission.clone(), ..NodeConfig::default() };
     let mut node = Node::new(node_cfg, store, clock());
     log::info!("spub-mio: data {}, role {:?}, {} feeds", cfg.data.display(), cfg.role, node.goset().len());
 
@@ -242,6 +245,14 @@ fn log_event(event: &Event) {
         Event::PeerInSync(face) => log::debug!("peer {face:?} in sync"),
         Event::Dropped { face, reason } => log::debug!("dropped packet from {face:?}: {}", reason.name()),
         Event::StoreFailed(e) => log::error!("store: {e}"),
+        Event::FeedForgotten(fid) => log::debug!("unconfirmed feed id {fid} left the GOset"),
+        Event::Refused { face, fid, reason } => match reason {
+            // Ids arrive in GOset packets anyone can send: not worth more than a debug line.
+            DropReason::Denied | DropReason::NotAllowed => {
+                log::debug!("refused feed {fid} from {face:?}: {}", reason.name())
+            }
+            _ => log::info!("refused an entry of feed {fid} from {face:?}: {}", reason.name()),
+        },
     }
 }
 

@@ -39,6 +39,7 @@
 //! }
 //! ```
 
+mod admission;
 mod batch;
 mod face;
 mod gossip;
@@ -58,6 +59,7 @@ use crate::time::{Duration, Instant};
 use crate::wire::packet::Packet;
 use crate::wire::request::{chnk_dmx, want_dmx};
 
+pub use admission::{Admission, DEFAULT_MAX_SIDECHAIN_BYTES};
 use face::Face;
 pub use pacer::PacerConfig;
 
@@ -117,6 +119,8 @@ pub struct Config {
     pub broadcast_budget: usize,
     /// How long a reliable face remembers what it was sent, to skip re-sending it.
     pub resend_window: Duration,
+    /// Which feed ids are admitted, how long unconfirmed ids live, and per-feed size limits.
+    pub admission: Admission,
 }
 
 impl Default for Config {
@@ -140,6 +144,7 @@ impl Default for Config {
             reliable_budget: 256,
             broadcast_budget: 3,
             resend_window: Duration::from_secs(5),
+            admission: Admission::default(),
         }
     }
 }
@@ -156,8 +161,21 @@ pub struct Transmit {
 /// Something that happened inside the engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// A feed id was added (learned through the GOset, followed, or published to).
+    /// A feed was added to the store: its first valid entry arrived, or it was followed or
+    /// published to. (Ids merely learned through the GOset are not reported.)
     FeedAdded(FeedId),
+    /// An unconfirmed feed id left the GOset (it expired, or was evicted to make room).
+    FeedForgotten(FeedId),
+    /// A feed id or a verified entry was refused by the admission rules (access lists, limits);
+    /// nothing of it was stored. Also counted under `reason`.
+    Refused {
+        /// Where it came from.
+        face: FaceId,
+        /// The feed.
+        fid: FeedId,
+        /// Which rule refused it.
+        reason: DropReason,
+    },
     /// An entry was verified and stored.
     EntryStored {
         /// The feed.
@@ -190,6 +208,8 @@ pub enum Event {
 pub enum PublishError {
     /// The feed cannot be followed (the GOset is full).
     GosetFull,
+    /// The feed id is denied, or not on the allow list.
+    Refused(DropReason),
     /// The content could not be authored (too long, or the feed reached the largest seq).
     Author(crate::feed::AuthorError),
     /// The store failed.
@@ -200,6 +220,7 @@ impl core::fmt::Display for PublishError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             PublishError::GosetFull => f.write_str("the GOset is full"),
+            PublishError::Refused(r) => write!(f, "feed refused: {}", r.name()),
             PublishError::Author(e) => write!(f, "authoring: {e}"),
             PublishError::Store(e) => write!(f, "store: {e}"),
         }
@@ -249,6 +270,10 @@ impl<S: Store> Node<S> {
         let goset = GoSet::new(crate::goset::Config {
             cap: cfg.goset_cap,
             round: cfg.goset_interval,
+            unconfirmed_ttl: cfg.admission.unconfirmed_ttl,
+            // Twice the ttl: a peer may have learned an id from us just before we dropped it
+            // and holds it a ttl longer; it must not teach it back to us in that time.
+            quarantine: Duration(cfg.admission.unconfirmed_ttl.0.saturating_mul(2)),
             ..crate::goset::Config::default()
         });
         let state = goset.state();
@@ -268,13 +293,7 @@ impl<S: Store> Node<S> {
             stats: Stats::default(),
             cfg,
         };
-        let mut fids = node.store.feeds();
-        fids.sort();
-        for fid in fids {
-            if node.goset.add(fid) {
-                node.track_feed(fid);
-            }
-        }
+        node.load_goset(now);
         node.refresh_request_dmx();
         node
     }
@@ -380,6 +399,7 @@ impl<S: Store> Node<S> {
     /// Time passed: run the timers that are due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.settle();
+        self.expire_unconfirmed(now);
         if self.goset_due <= now {
             self.goset_round(now);
             self.goset_due = now + self.cfg.goset_interval;
@@ -395,17 +415,24 @@ impl<S: Store> Node<S> {
 
     // ---- commands ----
 
-    /// Follows a feed: adds it to the store and the GOset. `Ok(false)` if already followed.
+    /// Follows a feed: adds it to the store and the GOset as a confirmed feed (evicting the oldest
+    /// unconfirmed id if the set is full). `Ok(false)` if already followed.
     pub fn follow(&mut self, now: Instant, fid: FeedId) -> Result<bool, PublishError> {
         self.settle();
-        if self.feeds.contains_key(&fid) {
+        if let Some(reason) = self.cfg.admission.id_refusal(&fid) {
+            return Err(PublishError::Refused(reason));
+        }
+        if self.goset.is_confirmed(&fid) && self.feeds.contains_key(&fid) {
             return Ok(false);
         }
-        if !self.goset.add(fid) {
-            return Err(PublishError::GosetFull);
-        }
         self.store.add_feed(fid).map_err(PublishError::Store)?;
-        self.track_feed(fid);
+        let evicted = self.goset.add_confirmed(fid).map_err(|()| PublishError::GosetFull)?;
+        if let Some(old) = evicted {
+            self.untrack_feed(&old);
+        }
+        if !self.feeds.contains_key(&fid) {
+            self.track_feed(fid);
+        }
         self.events.push_back(Event::FeedAdded(fid));
         self.on_goset_changed(now);
         Ok(true)
@@ -473,6 +500,9 @@ impl<S: Store> Node<S> {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut next = self.goset_due;
+        if let Some(due) = self.goset.next_expiry() {
+            next = next.min(due);
+        }
         if let Some(due) = self.batch.due() {
             next = next.min(due);
         }

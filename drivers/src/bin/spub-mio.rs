@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tinyssb::node::Role;
+use tinyssb::node::{Admission, Role};
 use tinyssb::store::fs::Durability;
 use tinyssb_drivers::relay::{run, RelayConfig};
 
@@ -64,6 +64,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
         max_conns: 1024,
         durability: BATCHED,
         summary_every: Duration::from_secs(60),
+        admission: Admission::default(),
     };
     let mut log_level = "info".to_string();
     let mut bind = "0.0.0.0".to_string();
