@@ -236,6 +236,13 @@ fn oversized_sidechain_is_refused_and_not_stored() {
     n.handle_packet(Instant(2), FACE, &huge_chain20(&k, 1001).0);
     assert_eq!(refusals(&events(&mut n)), vec![(k.feed_id(), DropReason::SidechainTooLarge)]);
     assert!(n.store().feeds().is_empty());
+    // The same entry again (our WANTs keep asking for it) is dropped unverified, counted, not
+    // reported again, and is no progress that would make the node ask again at once.
+    let deadline = n.poll_timeout();
+    n.handle_packet(Instant(3), FACE, &huge_chain20(&k, 1001).0);
+    assert!(refusals(&events(&mut n)).is_empty());
+    assert_eq!(n.poll_timeout(), deadline);
+    assert_eq!(n.stats().dropped(DropReason::SidechainTooLarge), 2);
 }
 
 #[test]

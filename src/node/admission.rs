@@ -77,6 +77,30 @@ impl<S: Store> Node<S> {
         self.events.push_back(Event::Refused { face, fid, reason });
     }
 
+    /// Refuses a verified entry: counted and reported, and remembered so that the same entry,
+    /// which our requests keep asking for, is dropped on arrival from then on.
+    pub(super) fn refuse_entry(&mut self, face: FaceId, t: &Tentative, reason: DropReason) {
+        self.refused.insert(t.fid, (t.seq, reason, t.entry));
+        self.refuse(face, t.fid, reason);
+    }
+
+    /// If `entry` is the very entry refused before as the one `fid` expects next, counts the
+    /// repeat (without another event) and returns true: the caller drops it without verifying it
+    /// and without counting it as progress, so a peer cannot keep our request timer spinning
+    /// with it. A different entry for the same seq takes the normal path.
+    pub(super) fn refused_again(&mut self, fid: &FeedId, entry: &crate::wire::entry::Entry) -> bool {
+        let Some(&(seq, reason, ref refused)) = self.refused.get(fid) else { return false };
+        if self.feeds.get(fid).is_none_or(|s| s.next_seq != seq) {
+            self.refused.remove(fid);
+            return false;
+        }
+        if refused != entry {
+            return false;
+        }
+        self.stats.count_drop(reason);
+        true
+    }
+
     /// Why a verified entry may not be stored, if it may not: its feed's id, the feed count, the
     /// announced sidechain, or the feed's log size.
     pub(super) fn entry_refusal(&self, t: &Tentative) -> Option<DropReason> {
@@ -114,6 +138,7 @@ impl<S: Store> Node<S> {
 
     /// Forgets everything armed for a feed that left the GOset (its next entry, its chunks).
     pub(super) fn untrack_feed(&mut self, fid: &FeedId) {
+        self.refused.remove(fid);
         let Some(state) = self.feeds.remove(fid) else { return };
         let dmx = crate::wire::entry::entry_dmx(fid, state.next_seq, &state.prev);
         self.expected_entries.remove(&dmx);
@@ -193,8 +218,10 @@ impl<S: Store> Node<S> {
         // The peer's whole set equals ours, so it understands our requests now; if ids still
         // wait for their first entry, ask it at once instead of after a backed-off interval
         // (sets that differed for a while, e.g. during a flood, must not let them expire unasked).
+        // Ids whose first entry was refused are not waiting for anything.
         if let crate::wire::goset::GosetMsg::Claim(c) = msg {
-            if !self.goset.unconfirmed().is_empty() && self.goset.full_claim().as_ref() == Some(c) {
+            let waiting = self.goset.unconfirmed().iter().any(|(k, _)| !self.refused.contains_key(k));
+            if waiting && self.goset.full_claim().as_ref() == Some(c) {
                 if let Some(f) = self.faces.get_mut(&face) {
                     f.on_goset_changed(now);
                 }

@@ -143,7 +143,7 @@ impl<S: Store> Node<S> {
                 continue;
             }
             if let Some(reason) = self.entry_refusal(&t) {
-                self.refuse(t.face, fid, reason);
+                self.refuse_entry(t.face, &t, reason);
                 broken.push(fid);
                 continue;
             }

@@ -259,6 +259,8 @@ pub struct Node<S: Store> {
     faces: BTreeMap<FaceId, Face>,
     goset_due: Instant,
     batch: batch::Batch,
+    /// Per feed, an entry the admission rules refused: its seq, why, and its bytes (admission.rs).
+    refused: HashMap<FeedId, (Seq, DropReason, crate::wire::entry::Entry)>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -288,6 +290,7 @@ impl<S: Store> Node<S> {
             faces: BTreeMap::new(),
             goset_due: now,
             batch: batch::Batch::default(),
+            refused: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
