@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use tinyssb::crypto::Keypair;
 use tinyssb::feed::{author_chain20, author_plain48};
-use tinyssb::node::{Admission, Config, Event, FaceId, FaceKind, Node, PublishError};
+use tinyssb::node::{Admission, Config, Event, FaceId, FaceKind, Node, PublishError, Role};
 use tinyssb::stats::DropReason;
 use tinyssb::store::fs::{FsConfig, FsStore};
 use tinyssb::store::mem::MemStore;
@@ -99,7 +99,12 @@ fn learned_ids_get_no_store_feed_until_their_first_entry() {
 
 #[test]
 fn unconfirmed_ids_expire_are_quarantined_and_the_dmx_follows() {
-    let mut n = node_with(Admission { unconfirmed_ttl: Duration::from_secs(60), ..Admission::default() });
+    let adm = Admission {
+        unconfirmed_ttl: Duration::from_secs(60),
+        quarantine: Duration::from_secs(120),
+        ..Admission::default()
+    };
+    let mut n = node_with(adm);
     let empty_dmx = n.want_dmx();
     novelty(&mut n, Instant(1_000), fake(1));
     assert_ne!(n.want_dmx(), empty_dmx);
@@ -296,4 +301,16 @@ fn fake_id_flood_creates_no_directory_in_the_fs_store() {
     n.follow(Instant(200), key(1).feed_id()).unwrap();
     let _ = n.into_store();
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn a_node_that_does_not_ingest_keeps_learned_ids() {
+    // It can never confirm them, and expiring them would only make its set differ from its peers'.
+    let cfg = Config { role: Role::Out, ..Config::default() };
+    let mut n = Node::new(cfg, MemStore::default(), Instant(0));
+    n.handle_face_up(Instant(0), FACE, FaceKind::Reliable);
+    novelty(&mut n, Instant(1), fake(1));
+    n.handle_timeout(Instant(0) + Duration::from_secs(7200));
+    assert!(n.goset().contains(&fake(1)) && !n.goset().is_confirmed(&fake(1)));
+    assert!(n.store().feeds().is_empty());
 }

@@ -13,7 +13,9 @@ use tinyssb::FeedId;
 const TTL: Duration = Duration::from_secs(120);
 
 fn config() -> Config {
-    Config { admission: Admission { unconfirmed_ttl: TTL, ..Admission::default() }, ..Config::default() }
+    let admission =
+        Admission { unconfirmed_ttl: TTL, quarantine: Duration(2 * TTL.0), ..Admission::default() };
+    Config { admission, ..Config::default() }
 }
 
 /// `n` fake ids from `rng`.

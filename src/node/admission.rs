@@ -40,8 +40,16 @@ pub struct Admission {
     /// Largest content length a chain20 entry may announce; longer ones are refused. Default 16 MiB.
     pub max_sidechain_bytes: u64,
     /// How long a feed id learned from the network waits for its first valid entry before it
-    /// leaves the GOset (also how long it is then not learned again). Default 10 minutes.
+    /// leaves the GOset. Default 10 minutes. Nodes whose role does not ingest keep such ids
+    /// (they can never confirm them; only eviction from a full set removes them).
     pub unconfirmed_ttl: Duration,
+    /// How long an id that expired or was evicted is not learned again from the network.
+    /// Default 20 minutes (twice the default ttl): a neighbour that learned the id from us just
+    /// before we dropped it keeps it up to a ttl longer and must not teach it back, or fakes
+    /// would live for ever between two nodes. The price: a peer that keeps an id no one can
+    /// confirm (a reference pub, or a follower of a feed without entries) disagrees with our
+    /// set, and so cannot exchange requests with us, while the id is quarantined here.
+    pub quarantine: Duration,
 }
 
 impl Default for Admission {
@@ -53,6 +61,7 @@ impl Default for Admission {
             max_feed_bytes: MAX_LOG_LEN,
             max_sidechain_bytes: DEFAULT_MAX_SIDECHAIN_BYTES,
             unconfirmed_ttl: crate::goset::DEFAULT_UNCONFIRMED_TTL,
+            quarantine: Duration(2 * crate::goset::DEFAULT_UNCONFIRMED_TTL.0),
         }
     }
 }
@@ -149,9 +158,14 @@ impl<S: Store> Node<S> {
         self.events.push_back(Event::FeedForgotten(*fid));
     }
 
+    /// When the next unconfirmed id expires; never on a node that does not ingest.
+    pub(super) fn next_expiry(&self) -> Option<Instant> {
+        self.goset.next_expiry().filter(|_| self.cfg.role.ingests())
+    }
+
     /// Removes the unconfirmed ids whose time is up, and re-derives the request DMX values.
     pub(super) fn expire_unconfirmed(&mut self, now: Instant) {
-        if self.goset.next_expiry().is_none_or(|t| now < t) {
+        if self.next_expiry().is_none_or(|t| now < t) {
             return;
         }
         let gone = self.goset.expire(now);

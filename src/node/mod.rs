@@ -273,9 +273,7 @@ impl<S: Store> Node<S> {
             cap: cfg.goset_cap,
             round: cfg.goset_interval,
             unconfirmed_ttl: cfg.admission.unconfirmed_ttl,
-            // Twice the ttl: a peer may have learned an id from us just before we dropped it
-            // and holds it a ttl longer; it must not teach it back to us in that time.
-            quarantine: Duration(cfg.admission.unconfirmed_ttl.0.saturating_mul(2)),
+            quarantine: cfg.admission.quarantine,
             ..crate::goset::Config::default()
         });
         let state = goset.state();
@@ -503,7 +501,7 @@ impl<S: Store> Node<S> {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut next = self.goset_due;
-        if let Some(due) = self.goset.next_expiry() {
+        if let Some(due) = self.next_expiry() {
             next = next.min(due);
         }
         if let Some(due) = self.batch.due() {

@@ -57,6 +57,8 @@ access and limits (refused ids and entries are counted as drops, never stored):
   --unconfirmed-ttl SECS
                        how long a feed id learned from a peer may wait for its
                        first valid entry before it leaves the GOset (default 600)
+  --quarantine SECS    how long an id that left the GOset unconfirmed is not
+                       learned again from peers (default 1200)
   Sizes are bytes, or a number with a K, M or G suffix (powers of 1024).
   A feed id learned from a peer gets a directory only once a valid signed
   entry of it arrives.
@@ -157,6 +159,11 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
                 let secs: u64 =
                     v.parse().map_err(|_| format!("--unconfirmed-ttl takes seconds, not '{v}'"))?;
                 cfg.admission.unconfirmed_ttl = tinyssb::time::Duration::from_secs(secs.max(1));
+            }
+            "--quarantine" => {
+                let v = value(&mut it, &arg)?;
+                let secs: u64 = v.parse().map_err(|_| format!("--quarantine takes seconds, not '{v}'"))?;
+                cfg.admission.quarantine = tinyssb::time::Duration::from_secs(secs);
             }
             s if s.starts_with('-') => return Err(format!("unknown option '{s}' (see --help)")),
             _ if target.is_none() => target = Some(arg),
@@ -293,6 +300,8 @@ mod tests {
         assert_eq!(a.cfg.admission.max_feeds, 7);
         assert_eq!(a.cfg.admission.max_feed_bytes, 1 << 20);
         assert_eq!(a.cfg.admission.max_sidechain_bytes, 4096);
+        let t = parsed(&["--unconfirmed-ttl", "30", "--quarantine", "0"]).unwrap().cfg.admission;
+        assert_eq!((t.unconfirmed_ttl.0, t.quarantine.0), (30_000, 0));
         let d = parsed(&[]).unwrap().cfg.admission;
         assert_eq!(d, Admission::default());
         assert_eq!(d.max_sidechain_bytes, 16 << 20);
