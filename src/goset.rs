@@ -568,3 +568,71 @@ impl GoSet {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(i: u8) -> FeedId {
+        FeedId([i; 32])
+    }
+
+    fn xor_all(keys: &[FeedId]) -> [u8; 32] {
+        let mut acc = [0; 32];
+        for key in keys {
+            xor_into(&mut acc, &key.0);
+        }
+        acc
+    }
+
+    fn small(cap: usize) -> GoSet {
+        GoSet::new(Config {
+            cap,
+            unconfirmed_ttl: Duration::from_secs(10),
+            quarantine: Duration::from_secs(20),
+            ..Config::default()
+        })
+    }
+
+    #[test]
+    fn a_full_set_evicts_the_oldest_unconfirmed_key_and_keeps_its_state_right() {
+        let mut g = small(3);
+        assert!(g.add(k(9)));
+        let all = |g: &mut GoSet, key, at| g.handle_at(Instant(at), &GosetMsg::Novelty(key), &mut |_| true);
+        assert_eq!(all(&mut g, k(5), 1).learned, [k(5)]);
+        assert_eq!(all(&mut g, k(2), 2).learned, [k(2)]);
+        let out = all(&mut g, k(7), 3);
+        assert_eq!((out.learned, out.evicted), (vec![k(7)], vec![k(5)]));
+        assert_eq!(g.keys(), [k(2), k(7), k(9)]);
+        assert_eq!(g.state(), xor_all(g.keys()));
+        assert_eq!(g.full_claim().map(|c| c.xor), Some(g.state()));
+        assert!(g.is_quarantined(&k(5)));
+        assert!(all(&mut g, k(5), 4).learned.is_empty());
+        // Confirmed keys are never evicted; with none unconfirmed a new key is dropped.
+        assert!(g.confirm(&k(2)) && g.confirm(&k(7)));
+        assert!(all(&mut g, k(1), 5).learned.is_empty());
+        assert_eq!(g.add_confirmed(k(1)), Err(()));
+        assert_eq!(g.confirmed_len(), 3);
+    }
+
+    #[test]
+    fn expiry_counts_from_the_first_learning_and_quarantines() {
+        let mut g = small(10);
+        let refuse_odd = &mut |key: &FeedId| key.0[0] % 2 == 0;
+        let out = g.handle_at(Instant(0), &GosetMsg::Novelty(k(3)), refuse_odd);
+        assert_eq!(out.refused, [k(3)]);
+        g.handle_at(Instant(0), &GosetMsg::Novelty(k(4)), &mut |_| true);
+        g.handle_at(Instant(9_000), &GosetMsg::Novelty(k(4)), &mut |_| true);
+        assert_eq!(g.next_expiry(), Some(Instant(10_000)));
+        assert!(g.expire(Instant(9_999)).is_empty());
+        assert_eq!(g.expire(Instant(10_000)), [k(4)]);
+        assert!(g.is_empty() && g.state() == [0; 32]);
+        g.handle_at(Instant(29_999), &GosetMsg::Novelty(k(4)), &mut |_| true);
+        assert!(!g.contains(&k(4)));
+        g.handle_at(Instant(30_000), &GosetMsg::Novelty(k(4)), &mut |_| true);
+        assert!(g.contains(&k(4)));
+        // A local follow confirms an unconfirmed key in place.
+        assert_eq!(g.add_confirmed(k(4)), Ok(None));
+        assert!(g.is_confirmed(&k(4)) && g.next_expiry().is_none());
+    }
+}
