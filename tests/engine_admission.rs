@@ -314,3 +314,15 @@ fn a_node_that_does_not_ingest_keeps_learned_ids() {
     assert!(n.goset().contains(&fake(1)) && !n.goset().is_confirmed(&fake(1)));
     assert!(n.store().feeds().is_empty());
 }
+
+#[test]
+fn following_into_a_set_full_of_confirmed_feeds_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FsStore::open(dir.path(), FsConfig::default()).unwrap();
+    let mut n = Node::new(Config { goset_cap: 2, ..Config::default() }, store, Instant(0));
+    n.follow(Instant(0), key(1).feed_id()).unwrap();
+    n.follow(Instant(0), key(2).feed_id()).unwrap();
+    assert!(matches!(n.follow(Instant(0), key(3).feed_id()), Err(PublishError::GosetFull)));
+    let _ = n.into_store();
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}

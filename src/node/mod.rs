@@ -426,11 +426,11 @@ impl<S: Store> Node<S> {
         if self.goset.is_confirmed(&fid) && self.feeds.contains_key(&fid) {
             return Ok(false);
         }
-        self.store.add_feed(fid).map_err(PublishError::Store)?;
         let evicted = self.goset.add_confirmed(fid).map_err(|()| PublishError::GosetFull)?;
         if let Some(old) = evicted {
             self.untrack_feed(&old);
         }
+        self.store.add_feed(fid).map_err(PublishError::Store)?;
         if !self.feeds.contains_key(&fid) {
             self.track_feed(fid);
         }
