@@ -261,14 +261,22 @@ fn log_summary(node: &mut Node<FsStore>, slots: &[Slot]) {
     let entries: u64 = fids.iter().filter_map(|f| node.store().frontier(f)).map(|f| u64::from(f.seq.0)).sum();
     let st = node.stats().clone();
     let peers: usize = slots.iter().map(|s| s.face.peers().len()).sum();
+    let reasons: Vec<String> = DropReason::ALL
+        .iter()
+        .filter(|r| st.dropped(**r) > 0)
+        .map(|r| format!("{} {}", r.name(), st.dropped(*r)))
+        .collect();
+    let why = if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) };
     log::info!(
-        "summary: {} feeds, {} entries, {} chunks in, {} peers, packets in {} out {}, dropped {}",
+        "summary: {} feeds (+{} unconfirmed ids), {} entries, {} chunks in, {} peers, packets in {} out {}, dropped {}{}",
         fids.len(),
+        node.goset().unconfirmed().len(),
         entries,
         st.chunks_in,
         peers,
         st.packets_in,
         st.packets_out,
-        st.dropped_total()
+        st.dropped_total(),
+        why
     );
 }

@@ -41,6 +41,7 @@ options beyond spub.py:
   --summary SECS       seconds between summary log lines (default 60)
   --log-level LEVEL    error, warn, info (default), debug or trace;
                        RUST_LOG overrides it
+  -h, --help           this text
 
 access and limits (refused ids and entries are counted as drops, never stored):
   --allow FILE         only replicate the feed ids listed in FILE (64 hex digits
@@ -62,7 +63,6 @@ access and limits (refused ids and entries are counted as drops, never stored):
   Sizes are bytes, or a number with a K, M or G suffix (powers of 1024).
   A feed id learned from a peer gets a directory only once a valid signed
   entry of it arrives.
-  -h, --help           this text
 
 Stop with SIGINT or SIGTERM: the pub stops, persists the store and exits 0.
 ";
