@@ -8,7 +8,17 @@
 //! inside, or a NOVELTY for a single key), so the peers bisect their way down to the missing keys.
 //!
 //! This module owns the set and that logic; it does no I/O and reads no clock. Messages come in
-//! through [`GoSet::handle`], the periodic round comes out of [`GoSet::poll_round`].
+//! through [`GoSet::handle_at`], the periodic round comes out of [`GoSet::poll_round`].
+//!
+//! # Admission
+//!
+//! A key learned from the network is only *unconfirmed*: it sits in the set (WANT requests address
+//! feeds by position, so it must, while its first entry is fetched) but holds no permanent slot.
+//! The owner confirms it ([`GoSet::confirm`]) once a valid signed entry of the feed arrived.
+//! Unconfirmed keys expire `unconfirmed_ttl` after they were first learned ([`GoSet::expire`]),
+//! and when the set is full a new key evicts the oldest unconfirmed one. A key that expired or
+//! was evicted is not learned again from the network for `quarantine`: otherwise two nodes that
+//! dropped it at slightly different times would teach it back to each other for ever.
 
 use std::collections::VecDeque;
 
@@ -36,6 +46,10 @@ const HELP_PER_ROUND: usize = 3;
 const NOVELTY_PER_ROUND: usize = 1;
 /// Default number of immediate replies per round.
 pub const DEFAULT_REPLY_BUDGET: usize = 512;
+/// Default lifetime of an unconfirmed key (10 minutes).
+pub const DEFAULT_UNCONFIRMED_TTL: Duration = Duration::from_secs(600);
+/// Most removed keys remembered for the quarantine (oldest forgotten first).
+const MAX_QUARANTINE: usize = 4 * MAX_CAP;
 
 /// Tunables of a [`GoSet`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,11 +60,21 @@ pub struct Config {
     pub round: Duration,
     /// Most packets sent in immediate reaction to received claims between two rounds.
     pub reply_budget: usize,
+    /// How long a key learned from the network stays without being confirmed.
+    pub unconfirmed_ttl: Duration,
+    /// How long a key that expired or was evicted is not learned again from the network.
+    pub quarantine: Duration,
 }
 
 impl Default for Config {
     fn default() -> Config {
-        Config { cap: DEFAULT_CAP, round: ROUND, reply_budget: DEFAULT_REPLY_BUDGET }
+        Config {
+            cap: DEFAULT_CAP,
+            round: ROUND,
+            reply_budget: DEFAULT_REPLY_BUDGET,
+            unconfirmed_ttl: DEFAULT_UNCONFIRMED_TTL,
+            quarantine: DEFAULT_UNCONFIRMED_TTL,
+        }
     }
 }
 
@@ -61,6 +85,10 @@ pub struct Outcome {
     pub learned: Vec<FeedId>,
     /// Messages to send now (replies to the claim, and novelties announcing learned keys).
     pub send: Vec<GosetMsg>,
+    /// Unconfirmed keys evicted to make room for learned ones. Non-empty means the state changed.
+    pub evicted: Vec<FeedId>,
+    /// New keys the admission filter refused (not added).
+    pub refused: Vec<FeedId>,
 }
 
 /// How our set compares with a peer's claim over the same span.
@@ -87,6 +115,12 @@ pub struct GoSet {
     answered: Vec<(Claim, [u8; 32])>,
     largest_span: u8,
     next_round: Option<Instant>,
+    /// Unconfirmed keys with the time they were first learned, oldest first.
+    unconfirmed: Vec<(FeedId, Instant)>,
+    /// Keys removed unconfirmed, with the time of removal, oldest first.
+    quarantined: VecDeque<(FeedId, Instant)>,
+    /// The latest time handed in (for [`GoSet::handle`], which takes none).
+    clock: Instant,
 }
 
 impl Default for GoSet {
@@ -116,6 +150,9 @@ impl GoSet {
             answered: Vec::new(),
             largest_span: 0,
             next_round: None,
+            unconfirmed: Vec::new(),
+            quarantined: VecDeque::new(),
+            clock: Instant(0),
         }
     }
 
@@ -159,20 +196,127 @@ impl GoSet {
         &self.pending
     }
 
-    /// Adds a key; false if it is already present, is all zeros, or the set is full.
+    /// Adds a confirmed key; false if it is already present, is all zeros, or the set is full.
+    /// Evicts nothing (see [`GoSet::add_confirmed`]).
     pub fn add(&mut self, key: FeedId) -> bool {
         if key.0 == [0; 32] || self.keys.len() >= self.config.cap {
             return false;
         }
         let Err(pos) = self.keys.binary_search(&key) else { return false };
         self.keys.insert(pos, key);
+        self.rebuild_prefix(pos);
+        true
+    }
+
+    /// Adds `key` as unconfirmed, learned at `now`; false if it is present, all zeros, or the set is full.
+    pub fn add_unconfirmed(&mut self, key: FeedId, now: Instant) -> bool {
+        if !self.add(key) {
+            return false;
+        }
+        self.unconfirmed.push((key, now));
+        true
+    }
+
+    /// Makes `key` a confirmed member: confirms it if present, else adds it, evicting the oldest
+    /// unconfirmed key if the set is full. `Ok(Some(evicted))` names the evicted key; `Err(())` if
+    /// the key is all zeros or the set is full of confirmed keys.
+    #[allow(clippy::result_unit_err)]
+    pub fn add_confirmed(&mut self, key: FeedId) -> Result<Option<FeedId>, ()> {
+        if self.contains(&key) {
+            self.confirm(&key);
+            return Ok(None);
+        }
+        if key.0 == [0; 32] {
+            return Err(());
+        }
+        let evicted = if self.keys.len() >= self.config.cap { self.evict_oldest() } else { None };
+        if self.add(key) {
+            Ok(evicted)
+        } else {
+            Err(())
+        }
+    }
+
+    /// Marks `key` as confirmed (it stays until the process ends); false if it is not in the set
+    /// or already confirmed.
+    pub fn confirm(&mut self, key: &FeedId) -> bool {
+        let before = self.unconfirmed.len();
+        self.unconfirmed.retain(|(k, _)| k != key);
+        before != self.unconfirmed.len()
+    }
+
+    /// True if `key` is in the set and confirmed.
+    pub fn is_confirmed(&self, key: &FeedId) -> bool {
+        self.contains(key) && !self.unconfirmed.iter().any(|(k, _)| k == key)
+    }
+
+    /// Unconfirmed keys with the time each was learned, oldest first.
+    pub fn unconfirmed(&self) -> &[(FeedId, Instant)] {
+        &self.unconfirmed
+    }
+
+    /// Number of confirmed keys.
+    pub fn confirmed_len(&self) -> usize {
+        self.keys.len().saturating_sub(self.unconfirmed.len())
+    }
+
+    /// True if `key` was removed unconfirmed less than the quarantine ago (as of the last time seen).
+    pub fn is_quarantined(&self, key: &FeedId) -> bool {
+        let now = self.clock;
+        let q = self.config.quarantine;
+        self.quarantined.iter().any(|(k, at)| k == key && now.saturating_since(*at) < q)
+    }
+
+    /// When the oldest unconfirmed key expires, if there is one.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.unconfirmed.iter().map(|(_, at)| *at + self.config.unconfirmed_ttl).min()
+    }
+
+    /// Removes the unconfirmed keys learned `unconfirmed_ttl` or longer before `now`; returns them.
+    pub fn expire(&mut self, now: Instant) -> Vec<FeedId> {
+        self.clock = self.clock.max(now);
+        let ttl = self.config.unconfirmed_ttl;
+        let old: Vec<FeedId> = self
+            .unconfirmed
+            .iter()
+            .filter(|(_, at)| now.saturating_since(*at) >= ttl)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &old {
+            self.remove_unconfirmed(k);
+        }
+        old
+    }
+
+    /// Evicts the oldest unconfirmed key; `None` if every key is confirmed.
+    fn evict_oldest(&mut self) -> Option<FeedId> {
+        let (key, _) = self.unconfirmed.iter().min_by_key(|(_, at)| *at).copied()?;
+        self.remove_unconfirmed(&key);
+        Some(key)
+    }
+
+    /// Takes an unconfirmed key out of the set (and the novelty queue) and quarantines it.
+    fn remove_unconfirmed(&mut self, key: &FeedId) {
+        self.unconfirmed.retain(|(k, _)| k != key);
+        if let Ok(pos) = self.keys.binary_search(key) {
+            self.keys.remove(pos);
+            self.rebuild_prefix(pos);
+        }
+        self.novelties.retain(|k| k != key);
+        if self.quarantined.len() >= MAX_QUARANTINE {
+            self.quarantined.pop_front();
+        }
+        self.quarantined.push_back((*key, self.clock));
+    }
+
+    /// Recomputes `prefix` from position `pos` on.
+    fn rebuild_prefix(&mut self, pos: usize) {
         self.prefix.truncate(pos + 1);
         for k in self.keys.iter().skip(pos) {
             let mut next = self.prefix.last().copied().unwrap_or([0; 32]);
             xor_into(&mut next, &k.0);
             self.prefix.push(next);
         }
-        true
     }
 
     /// Our claim over `keys[lo..=hi]`; `None` if the indices are out of order or out of range.
@@ -200,6 +344,7 @@ impl GoSet {
     /// Runs the periodic round if it is due at `now` (the first call always runs it) and returns its
     /// messages; returns nothing when it is not due yet.
     pub fn poll_round(&mut self, now: Instant) -> Vec<GosetMsg> {
+        self.clock = self.clock.max(now);
         if self.next_round.is_some_and(|due| now < due) {
             return Vec::new();
         }
@@ -250,13 +395,26 @@ impl GoSet {
         out
     }
 
-    /// Handles one received GOset message: learns keys and, for a claim that differs from our view,
-    /// answers at once (within the reply budget) and keeps it pending if the peer knows more.
+    /// Handles one received GOset message at the last time seen, admitting every key
+    /// (see [`GoSet::handle_at`]).
     pub fn handle(&mut self, msg: &GosetMsg) -> Outcome {
+        self.handle_at(self.clock, msg, &mut |_| true)
+    }
+
+    /// Handles one received GOset message at `now`: learns keys (as unconfirmed, if `admit`
+    /// accepts them) and, for a claim that differs from our view, answers at once (within the
+    /// reply budget) and keeps it pending if the peer knows more.
+    pub fn handle_at(
+        &mut self,
+        now: Instant,
+        msg: &GosetMsg,
+        admit: &mut dyn FnMut(&FeedId) -> bool,
+    ) -> Outcome {
+        self.clock = self.clock.max(now);
         let mut outcome = Outcome::default();
         match msg {
-            GosetMsg::Novelty(key) => self.learn(*key, &mut outcome),
-            GosetMsg::Claim(c) => self.handle_claim(c, &mut outcome),
+            GosetMsg::Novelty(key) => self.learn(*key, admit, &mut outcome),
+            GosetMsg::Claim(c) => self.handle_claim(c, admit, &mut outcome),
         }
         if !outcome.learned.is_empty() {
             let keep: Vec<bool> = self.pending.iter().map(|c| self.mismatch(c).is_some()).collect();
@@ -266,13 +424,13 @@ impl GoSet {
         outcome
     }
 
-    fn handle_claim(&mut self, c: &Claim, outcome: &mut Outcome) {
+    fn handle_claim(&mut self, c: &Claim, admit: &mut dyn FnMut(&FeedId) -> bool, outcome: &mut Outcome) {
         if !self.plausible(c) {
             return;
         }
         self.largest_span = self.largest_span.max(c.count);
-        self.learn(c.lo, outcome);
-        self.learn(c.hi, outcome);
+        self.learn(c.lo, admit, outcome);
+        self.learn(c.hi, admit, outcome);
         // Three keys whose ends are now neighbours here: the middle one is the XOR of all three.
         let adjacent = match (self.index_of(&c.lo), self.index_of(&c.hi)) {
             (Some(lo), Some(hi)) => hi == lo + 1,
@@ -284,7 +442,7 @@ impl GoSet {
             xor_into(&mut middle, &c.hi.0);
             let middle = FeedId(middle);
             if c.lo < middle && middle < c.hi {
-                self.learn(middle, outcome);
+                self.learn(middle, admit, outcome);
             }
         }
         let Some(m) = self.mismatch(c) else { return };
@@ -361,9 +519,24 @@ impl GoSet {
         }
     }
 
-    /// Adds a key learned from the network and announces it with a novelty when we seem up to date.
-    fn learn(&mut self, key: FeedId, outcome: &mut Outcome) {
-        if !self.add(key) {
+    /// Adds a key learned from the network as unconfirmed (evicting the oldest unconfirmed key if
+    /// the set is full) and announces it with a novelty when we seem up to date. A key already
+    /// present keeps its first learning time: hearing it again does not prolong an unconfirmed key.
+    fn learn(&mut self, key: FeedId, admit: &mut dyn FnMut(&FeedId) -> bool, outcome: &mut Outcome) {
+        if key.0 == [0; 32] || self.contains(&key) || self.is_quarantined(&key) {
+            return;
+        }
+        if !admit(&key) {
+            outcome.refused.push(key);
+            return;
+        }
+        if self.keys.len() >= self.config.cap {
+            match self.evict_oldest() {
+                Some(old) => outcome.evicted.push(old),
+                None => return,
+            }
+        }
+        if !self.add_unconfirmed(key, self.clock) {
             return;
         }
         outcome.learned.push(key);
@@ -393,5 +566,73 @@ impl GoSet {
                 self.pending.push(c);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(i: u8) -> FeedId {
+        FeedId([i; 32])
+    }
+
+    fn xor_all(keys: &[FeedId]) -> [u8; 32] {
+        let mut acc = [0; 32];
+        for key in keys {
+            xor_into(&mut acc, &key.0);
+        }
+        acc
+    }
+
+    fn small(cap: usize) -> GoSet {
+        GoSet::new(Config {
+            cap,
+            unconfirmed_ttl: Duration::from_secs(10),
+            quarantine: Duration::from_secs(20),
+            ..Config::default()
+        })
+    }
+
+    #[test]
+    fn a_full_set_evicts_the_oldest_unconfirmed_key_and_keeps_its_state_right() {
+        let mut g = small(3);
+        assert!(g.add(k(9)));
+        let all = |g: &mut GoSet, key, at| g.handle_at(Instant(at), &GosetMsg::Novelty(key), &mut |_| true);
+        assert_eq!(all(&mut g, k(5), 1).learned, [k(5)]);
+        assert_eq!(all(&mut g, k(2), 2).learned, [k(2)]);
+        let out = all(&mut g, k(7), 3);
+        assert_eq!((out.learned, out.evicted), (vec![k(7)], vec![k(5)]));
+        assert_eq!(g.keys(), [k(2), k(7), k(9)]);
+        assert_eq!(g.state(), xor_all(g.keys()));
+        assert_eq!(g.full_claim().map(|c| c.xor), Some(g.state()));
+        assert!(g.is_quarantined(&k(5)));
+        assert!(all(&mut g, k(5), 4).learned.is_empty());
+        // Confirmed keys are never evicted; with none unconfirmed a new key is dropped.
+        assert!(g.confirm(&k(2)) && g.confirm(&k(7)));
+        assert!(all(&mut g, k(1), 5).learned.is_empty());
+        assert_eq!(g.add_confirmed(k(1)), Err(()));
+        assert_eq!(g.confirmed_len(), 3);
+    }
+
+    #[test]
+    fn expiry_counts_from_the_first_learning_and_quarantines() {
+        let mut g = small(10);
+        let refuse_odd = &mut |key: &FeedId| key.0[0].is_multiple_of(2);
+        let out = g.handle_at(Instant(0), &GosetMsg::Novelty(k(3)), refuse_odd);
+        assert_eq!(out.refused, [k(3)]);
+        g.handle_at(Instant(0), &GosetMsg::Novelty(k(4)), &mut |_| true);
+        g.handle_at(Instant(9_000), &GosetMsg::Novelty(k(4)), &mut |_| true);
+        assert_eq!(g.next_expiry(), Some(Instant(10_000)));
+        assert!(g.expire(Instant(9_999)).is_empty());
+        assert_eq!(g.expire(Instant(10_000)), [k(4)]);
+        assert!(g.is_empty() && g.state() == [0; 32]);
+        g.handle_at(Instant(29_999), &GosetMsg::Novelty(k(4)), &mut |_| true);
+        assert!(!g.contains(&k(4)));
+        g.handle_at(Instant(30_000), &GosetMsg::Novelty(k(4)), &mut |_| true);
+        assert!(g.contains(&k(4)));
+        // A local follow confirms an unconfirmed key in place.
+        assert_eq!(g.add_confirmed(k(4)), Ok(None));
+        assert!(g.is_confirmed(&k(4)) && g.next_expiry().is_none());
     }
 }

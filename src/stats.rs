@@ -17,11 +17,21 @@ pub enum DropReason {
     Role,
     /// The store failed to persist the packet's content.
     Store,
+    /// A feed id (or an entry of a feed) on the deny list.
+    Denied,
+    /// A feed id (or an entry of a feed) not on the allow list, when one is set.
+    NotAllowed,
+    /// The first entry of a new feed when the node already holds `max_feeds` feeds.
+    TooManyFeeds,
+    /// An entry that would grow its feed's log beyond `max_feed_bytes`.
+    FeedTooLarge,
+    /// A chain20 entry announcing more than `max_sidechain_bytes` of content.
+    SidechainTooLarge,
 }
 
 impl DropReason {
     /// All reasons, in a stable order (for reports).
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 12] = [
         DropReason::BadLength,
         DropReason::Unknown,
         DropReason::BadSignature,
@@ -29,6 +39,11 @@ impl DropReason {
         DropReason::BadRequest,
         DropReason::Role,
         DropReason::Store,
+        DropReason::Denied,
+        DropReason::NotAllowed,
+        DropReason::TooManyFeeds,
+        DropReason::FeedTooLarge,
+        DropReason::SidechainTooLarge,
     ];
 
     /// A short lowercase name.
@@ -41,6 +56,11 @@ impl DropReason {
             DropReason::BadRequest => "bad-request",
             DropReason::Role => "role",
             DropReason::Store => "store",
+            DropReason::Denied => "denied",
+            DropReason::NotAllowed => "not-allowed",
+            DropReason::TooManyFeeds => "too-many-feeds",
+            DropReason::FeedTooLarge => "feed-too-large",
+            DropReason::SidechainTooLarge => "sidechain-too-large",
         }
     }
 
@@ -53,6 +73,11 @@ impl DropReason {
             DropReason::BadRequest => 4,
             DropReason::Role => 5,
             DropReason::Store => 6,
+            DropReason::Denied => 7,
+            DropReason::NotAllowed => 8,
+            DropReason::TooManyFeeds => 9,
+            DropReason::FeedTooLarge => 10,
+            DropReason::SidechainTooLarge => 11,
         }
     }
 }
@@ -86,7 +111,7 @@ pub struct Stats {
     pub entries_audited: u64,
     /// Feeds whose stored tail failed the audit and was quarantined.
     pub quarantined: u64,
-    dropped: [u64; 7],
+    dropped: [u64; 12],
 }
 
 impl Stats {

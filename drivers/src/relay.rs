@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll};
-use tinyssb::node::{Config as NodeConfig, Event, FaceId, FaceKind, Node, Role};
+use tinyssb::node::{Admission, Config as NodeConfig, Event, FaceId, FaceKind, Node, Role};
+use tinyssb::stats::DropReason;
 use tinyssb::store::fs::{Durability, FsConfig, FsStore};
 use tinyssb::store::Store;
 
@@ -51,6 +52,8 @@ pub struct RelayConfig {
     pub durability: Durability,
     /// Interval of the one-line summary in the log.
     pub summary_every: Duration,
+    /// Access lists and limits handed to the engine.
+    pub admission: Admission,
 }
 
 /// Rounds of transmit-and-flush per loop turn before readiness is polled again.
@@ -130,7 +133,7 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
     for note in store.open_report() {
         log::warn!("data directory: {note:?}");
     }
-    let node_cfg = NodeConfig { role: cfg.role, ..NodeConfig::default() };
+    let node_cfg = NodeConfig { role: cfg.role, admission: cfg.admission.clone(), ..NodeConfig::default() };
     let mut node = Node::new(node_cfg, store, clock());
     log::info!("spub-mio: data {}, role {:?}, {} feeds", cfg.data.display(), cfg.role, node.goset().len());
 
@@ -285,6 +288,14 @@ fn log_event(event: &Event) {
             ),
             None => log::warn!("feed {fid}: stored entry {from} failed its check; refetching from there"),
         },
+        Event::FeedForgotten(fid) => log::debug!("unconfirmed feed id {fid} left the GOset"),
+        Event::Refused { face, fid, reason } => match reason {
+            // Ids arrive in GOset packets anyone can send: not worth more than a debug line.
+            DropReason::Denied | DropReason::NotAllowed => {
+                log::debug!("refused feed {fid} from {face:?}: {}", reason.name())
+            }
+            _ => log::info!("refused an entry of feed {fid} from {face:?}: {}", reason.name()),
+        },
     }
 }
 
@@ -293,15 +304,23 @@ fn log_summary(node: &mut Node<FsStore>, slots: &[Slot]) {
     let entries: u64 = fids.iter().filter_map(|f| node.store().frontier(f)).map(|f| u64::from(f.seq.0)).sum();
     let st = node.stats().clone();
     let peers: usize = slots.iter().map(|s| s.face.peers().len()).sum();
+    let reasons: Vec<String> = DropReason::ALL
+        .iter()
+        .filter(|r| st.dropped(**r) > 0)
+        .map(|r| format!("{} {}", r.name(), st.dropped(*r)))
+        .collect();
+    let why = if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) };
     log::info!(
-        "summary: {} feeds, {} entries, {} chunks in, {} peers, packets in {} out {}, dropped {}",
+        "summary: {} feeds (+{} unconfirmed ids), {} entries, {} chunks in, {} peers, packets in {} out {}, dropped {}{}",
         fids.len(),
+        node.goset().unconfirmed().len(),
         entries,
         st.chunks_in,
         peers,
         st.packets_in,
         st.packets_out,
-        st.dropped_total()
+        st.dropped_total(),
+        why
     );
 }
 

@@ -136,6 +136,17 @@ impl<S: Store> Node<S> {
                 continue;
             }
             let fid = t.fid;
+            if !self.goset.contains(&fid) {
+                // Its id left the GOset while the entry waited (it cannot: the node settles first).
+                self.drop_packet(t.face, DropReason::Unknown);
+                broken.push(fid);
+                continue;
+            }
+            if let Some(reason) = self.entry_refusal(&t) {
+                self.refuse_entry(t.face, &t, reason);
+                broken.push(fid);
+                continue;
+            }
             if !self.commit(t) {
                 broken.push(fid);
             }
@@ -145,8 +156,13 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// Stores a verified entry and the chunks held for it; false if the store failed.
+    /// Stores a verified entry and the chunks held for it, creating the feed in the store first if
+    /// this is its first entry; false if the store failed.
     fn commit(&mut self, t: Tentative) -> bool {
+        if let Err(e) = self.confirm_feed(t.fid) {
+            self.store_failed(t.face, e);
+            return false;
+        }
         if let Err(e) = self.store.append_entry(&t.fid, &t.entry, t.msg_id) {
             self.store_failed(t.face, e);
             return false;

@@ -1,6 +1,6 @@
 //! GOset traffic: periodic rounds, greeting new faces, and reacting to claims and novelties at once.
 
-use super::{Event, FaceId, Node};
+use super::{FaceId, Node};
 use crate::stats::DropReason;
 use crate::store::Store;
 use crate::time::Instant;
@@ -16,25 +16,13 @@ impl<S: Store> Node<S> {
         let Ok(msg) = GosetMsg::decode(body) else {
             return self.drop_packet(face, DropReason::BadGoset);
         };
-        let outcome = self.goset.handle(&msg);
-        if !outcome.learned.is_empty() {
-            for fid in &outcome.learned {
-                match self.store.add_feed(*fid) {
-                    Ok(_) => {
-                        self.track_feed(*fid);
-                        self.events.push_back(Event::FeedAdded(*fid));
-                    }
-                    Err(e) => self.store_failed(face, e),
-                }
-            }
-            self.on_goset_changed(now);
-        }
+        let outcome = self.admit_goset(now, face, &msg);
         for reply in &outcome.send {
             self.broadcast(reply);
         }
         // Our set changed: show the whole new set at once, so a peer that still differs notices
         // now rather than at the next round.
-        if !outcome.learned.is_empty() {
+        if !outcome.learned.is_empty() || !outcome.evicted.is_empty() {
             // While the set is growing, run the next round soon: its pending-claim work
             // finishes what the immediate answers left open.
             self.goset_due = self.goset_due.min(now + GROWING_ROUND);

@@ -24,6 +24,9 @@ impl<S: Store> Node<S> {
         let Some(key) = state.key else {
             return self.drop_packet(face, DropReason::BadSignature);
         };
+        if self.refused_again(&fid, &entry) {
+            return;
+        }
         self.accept_tentatively(now, face, fid, key, entry);
         if let Some(f) = self.faces.get_mut(&face) {
             f.in_sync = false;

@@ -51,6 +51,7 @@
 //! }
 //! ```
 
+mod admission;
 mod audit;
 mod batch;
 mod face;
@@ -72,6 +73,7 @@ use crate::time::{Duration, Instant};
 use crate::wire::packet::Packet;
 use crate::wire::request::{chnk_dmx, want_dmx};
 
+pub use admission::{Admission, DEFAULT_MAX_SIDECHAIN_BYTES};
 use face::Face;
 pub use pacer::PacerConfig;
 
@@ -136,6 +138,8 @@ pub struct Config {
     pub max_queued_per_face: usize,
     /// Bytes of output all faces together may hold at once.
     pub max_queued_total: usize,
+    /// Which feed ids are admitted, how long unconfirmed ids live, and per-feed size limits.
+    pub admission: Admission,
 }
 
 impl Default for Config {
@@ -165,6 +169,7 @@ impl Default for Config {
             resend_window: Duration::from_secs(5),
             max_queued_per_face: 256 * 1024,
             max_queued_total: 64 * 1024 * 1024,
+            admission: Admission::default(),
         }
     }
 }
@@ -181,8 +186,21 @@ pub struct Transmit {
 /// Something that happened inside the engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// A feed id was added (learned through the GOset, followed, or published to).
+    /// A feed was added to the store: its first valid entry arrived, or it was followed or
+    /// published to. (Ids merely learned through the GOset are not reported.)
     FeedAdded(FeedId),
+    /// An unconfirmed feed id left the GOset (it expired, or was evicted to make room).
+    FeedForgotten(FeedId),
+    /// A feed id or a verified entry was refused by the admission rules (access lists, limits);
+    /// nothing of it was stored. Also counted under `reason`.
+    Refused {
+        /// Where it came from.
+        face: FaceId,
+        /// The feed.
+        fid: FeedId,
+        /// Which rule refused it.
+        reason: DropReason,
+    },
     /// An entry was verified and stored.
     EntryStored {
         /// The feed.
@@ -225,6 +243,8 @@ pub enum Event {
 pub enum PublishError {
     /// The feed cannot be followed (the GOset is full).
     GosetFull,
+    /// The feed id is denied, or not on the allow list.
+    Refused(DropReason),
     /// The content could not be authored (too long, or the feed reached the largest seq).
     Author(crate::feed::AuthorError),
     /// The store failed.
@@ -235,6 +255,7 @@ impl core::fmt::Display for PublishError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             PublishError::GosetFull => f.write_str("the GOset is full"),
+            PublishError::Refused(r) => write!(f, "feed refused: {}", r.name()),
             PublishError::Author(e) => write!(f, "authoring: {e}"),
             PublishError::Store(e) => write!(f, "store: {e}"),
         }
@@ -285,6 +306,8 @@ pub struct Node<S: Store> {
     waiters: HashMap<FeedId, Vec<FaceId>>,
     /// The latest time an input carried.
     clock: Instant,
+    /// Per feed, an entry the admission rules refused: its seq, why, and its bytes (admission.rs).
+    refused: HashMap<FeedId, (Seq, DropReason, crate::wire::entry::Entry)>,
     events: VecDeque<Event>,
     stats: Stats,
 }
@@ -295,6 +318,8 @@ impl<S: Store> Node<S> {
         let goset = GoSet::new(crate::goset::Config {
             cap: cfg.goset_cap,
             round: cfg.goset_interval,
+            unconfirmed_ttl: cfg.admission.unconfirmed_ttl,
+            quarantine: cfg.admission.quarantine,
             ..crate::goset::Config::default()
         });
         let state = goset.state();
@@ -313,17 +338,12 @@ impl<S: Store> Node<S> {
             out_total: 0,
             waiters: HashMap::new(),
             clock: now,
+            refused: HashMap::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
             cfg,
         };
-        let mut fids = node.store.feeds();
-        fids.sort();
-        for fid in fids {
-            if node.goset.add(fid) {
-                node.track_feed(fid);
-            }
-        }
+        node.load_goset(now);
         node.refresh_request_dmx();
         node
     }
@@ -459,6 +479,7 @@ impl<S: Store> Node<S> {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.clock = self.clock.max(now);
         self.settle();
+        self.expire_unconfirmed(now);
         if self.goset_due <= now {
             self.goset_round(now);
             self.goset_due = now + self.cfg.goset_interval;
@@ -474,17 +495,24 @@ impl<S: Store> Node<S> {
 
     // ---- commands ----
 
-    /// Follows a feed: adds it to the store and the GOset. `Ok(false)` if already followed.
+    /// Follows a feed: adds it to the store and the GOset as a confirmed feed (evicting the oldest
+    /// unconfirmed id if the set is full). `Ok(false)` if already followed.
     pub fn follow(&mut self, now: Instant, fid: FeedId) -> Result<bool, PublishError> {
         self.settle();
-        if self.feeds.contains_key(&fid) {
+        if let Some(reason) = self.cfg.admission.id_refusal(&fid) {
+            return Err(PublishError::Refused(reason));
+        }
+        if self.goset.is_confirmed(&fid) && self.feeds.contains_key(&fid) {
             return Ok(false);
         }
-        if !self.goset.add(fid) {
-            return Err(PublishError::GosetFull);
+        let evicted = self.goset.add_confirmed(fid).map_err(|()| PublishError::GosetFull)?;
+        if let Some(old) = evicted {
+            self.untrack_feed(&old);
         }
         self.store.add_feed(fid).map_err(PublishError::Store)?;
-        self.track_feed(fid);
+        if !self.feeds.contains_key(&fid) {
+            self.track_feed(fid);
+        }
         self.events.push_back(Event::FeedAdded(fid));
         self.on_goset_changed(now);
         Ok(true)
@@ -553,6 +581,9 @@ impl<S: Store> Node<S> {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let mut next = self.goset_due;
+        if let Some(due) = self.next_expiry() {
+            next = next.min(due);
+        }
         if let Some(due) = self.batch.due() {
             next = next.min(due);
         }

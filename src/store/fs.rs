@@ -635,6 +635,10 @@ impl Store for FsStore {
         self.feeds.get(fid).map(|f| Frontier { seq: Seq(f.seq()), prev: f.prev })
     }
 
+    fn log_len(&self, fid: &FeedId) -> Option<u64> {
+        self.feeds.get(fid).map(|f| f.end)
+    }
+
     fn read_entry(&mut self, fid: &FeedId, seq: Seq) -> Result<Option<Entry>, StoreError> {
         let Some((start, _)) = self.feeds.get(fid).and_then(|f| f.record(seq)) else { return Ok(None) };
         let file = self.handles.get(&self.root, fid)?;

@@ -69,6 +69,10 @@ impl Store for MemStore {
         Ok(true)
     }
 
+    fn log_len(&self, fid: &FeedId) -> Option<u64> {
+        self.feeds.get(fid).map(|f| f.log_len)
+    }
+
     fn frontier(&self, fid: &FeedId) -> Option<Frontier> {
         let f = self.feeds.get(fid)?;
         Some(Frontier { seq: Seq(f.records.len() as u32), prev: f.prev })

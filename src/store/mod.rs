@@ -143,6 +143,13 @@ pub trait Store {
 
     /// Makes everything written so far durable (a no-op where writes are already durable).
     fn sync(&mut self) -> Result<(), StoreError>;
+
+    /// Bytes the feed's log takes (`log.bin`'s length: entries and their chunk slots), or `None`
+    /// if unknown. The engine's `max_feed_bytes` limit relies on it.
+    fn log_len(&self, fid: &FeedId) -> Option<u64> {
+        let _ = fid;
+        None
+    }
 }
 
 /// Counts describing one feed, for inspection tools.

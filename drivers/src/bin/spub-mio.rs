@@ -8,8 +8,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tinyssb::node::Role;
+use std::collections::BTreeSet;
+
+use tinyssb::node::{Admission, Role};
 use tinyssb::store::fs::Durability;
+use tinyssb::FeedId;
 use tinyssb_drivers::relay::{run, RelayConfig};
 
 const HELP: &str = "\
@@ -49,6 +52,27 @@ options beyond spub.py:
                        RUST_LOG overrides it
   -h, --help           this text
 
+access and limits (refused ids and entries are counted as drops, never stored):
+  --allow FILE         only replicate the feed ids listed in FILE (64 hex digits
+                       per line; blank lines and '#' comments are allowed)
+  --deny FILE          never replicate the feed ids listed in FILE (same format;
+                       wins over --allow)
+  --max-feeds N        most feeds the pub stores; the first entry of a further
+                       feed is refused (default: no limit but the GOset's 100)
+  --max-feed-bytes N   most bytes one feed's log.bin may take; an entry beyond
+                       it is refused (default 4294967295, the format's limit)
+  --max-sidechain-bytes N
+                       largest content a chain20 entry may announce; a longer
+                       one is refused (default 16M)
+  --unconfirmed-ttl SECS
+                       how long a feed id learned from a peer may wait for its
+                       first valid entry before it leaves the GOset (default 600)
+  --quarantine SECS    how long an id that left the GOset unconfirmed is not
+                       learned again from peers (default 1200)
+  Sizes are bytes, or a number with a K, M or G suffix (powers of 1024).
+  A feed id learned from a peer gets a directory only once a valid signed
+  entry of it arrives.
+
 Stop with SIGINT or SIGTERM: the pub stops, persists the store and exits 0.
 ";
 
@@ -75,6 +99,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
         max_per_ip: 64,
         durability: BATCHED,
         summary_every: Duration::from_secs(60),
+        admission: Admission::default(),
     };
     let mut log_level = "info".to_string();
     let mut bind = "0.0.0.0".to_string();
@@ -136,6 +161,28 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
                 cfg.summary_every = Duration::from_secs(secs.max(1));
             }
             "--log-level" => log_level = value(&mut it, &arg)?,
+            "--allow" => cfg.admission.allow = Some(read_id_file(&value(&mut it, &arg)?, &arg)?),
+            "--deny" => cfg.admission.deny.extend(read_id_file(&value(&mut it, &arg)?, &arg)?),
+            "--max-feeds" => {
+                let v = value(&mut it, &arg)?;
+                cfg.admission.max_feeds =
+                    v.parse().map_err(|_| format!("--max-feeds takes a number, not '{v}'"))?
+            }
+            "--max-feed-bytes" => cfg.admission.max_feed_bytes = parse_size(&value(&mut it, &arg)?, &arg)?,
+            "--max-sidechain-bytes" => {
+                cfg.admission.max_sidechain_bytes = parse_size(&value(&mut it, &arg)?, &arg)?
+            }
+            "--unconfirmed-ttl" => {
+                let v = value(&mut it, &arg)?;
+                let secs: u64 =
+                    v.parse().map_err(|_| format!("--unconfirmed-ttl takes seconds, not '{v}'"))?;
+                cfg.admission.unconfirmed_ttl = tinyssb::time::Duration::from_secs(secs.max(1));
+            }
+            "--quarantine" => {
+                let v = value(&mut it, &arg)?;
+                let secs: u64 = v.parse().map_err(|_| format!("--quarantine takes seconds, not '{v}'"))?;
+                cfg.admission.quarantine = tinyssb::time::Duration::from_secs(secs);
+            }
             s if s.starts_with('-') => return Err(format!("unknown option '{s}' (see --help)")),
             _ if target.is_none() => target = Some(arg),
             _ => return Err(format!("unexpected argument '{arg}' (see --help)")),
@@ -159,6 +206,47 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
         None => {}
     }
     Ok(Some(Args { cfg, log_level }))
+}
+
+/// A byte count: digits, optionally followed by K, M or G (powers of 1024).
+fn parse_size(v: &str, flag: &str) -> Result<u64, String> {
+    let bad = || format!("{flag} takes a byte count such as 1048576, 512K, 16M or 2G, not '{v}'");
+    let t = v.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (t.get(..i).unwrap_or(""), Some(c.to_ascii_uppercase())),
+        _ => (t, None),
+    };
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let scale: u64 = match unit {
+        None => 1,
+        Some('K') => 1 << 10,
+        Some('M') => 1 << 20,
+        Some('G') => 1 << 30,
+        Some(_) => return Err(bad()),
+    };
+    n.checked_mul(scale).ok_or_else(bad)
+}
+
+/// Reads a list of feed ids: one 64-digit hex id per line; blank lines and everything after a
+/// '#' are ignored. Errors name the file and the line.
+fn read_id_file(path: &str, flag: &str) -> Result<BTreeSet<FeedId>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{flag} {path}: {e}"))?;
+    parse_ids(&text).map_err(|(line, why)| format!("{flag} {path}:{line}: {why}"))
+}
+
+/// Parses the body of an id list; an error gives the 1-based line number and what is wrong.
+fn parse_ids(text: &str) -> Result<BTreeSet<FeedId>, (usize, String)> {
+    let mut ids = BTreeSet::new();
+    for (n, line) in text.lines().enumerate() {
+        let id = line.split('#').next().unwrap_or("").trim();
+        if id.is_empty() {
+            continue;
+        }
+        let fid =
+            FeedId::from_hex(id).map_err(|_| (n + 1, format!("'{id}' is not a feed id (64 hex digits)")))?;
+        ids.insert(fid);
+    }
+    Ok(ids)
 }
 
 fn resolve(s: &str) -> Result<SocketAddr, String> {
@@ -206,6 +294,61 @@ mod tests {
     fn connects(args: &[&str]) -> Vec<String> {
         let args = parse(args.iter().map(|s| s.to_string())).unwrap().unwrap();
         args.cfg.connect
+    }
+
+    fn parsed(args: &[&str]) -> Result<Args, String> {
+        parse(args.iter().map(|s| s.to_string())).map(|a| a.expect("not --help"))
+    }
+
+    #[test]
+    fn sizes_take_plain_bytes_and_suffixes() {
+        assert_eq!(parse_size("1000", "-x"), Ok(1000));
+        assert_eq!(parse_size("512K", "-x"), Ok(512 * 1024));
+        assert_eq!(parse_size("16m", "-x"), Ok(16 << 20));
+        assert_eq!(parse_size("2G", "-x"), Ok(2 << 30));
+        for bad in ["", "K", "12T", "-1", "1.5M", "99999999999999999999", "20000000000G"] {
+            assert!(parse_size(bad, "-x").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn limits_reach_the_engine_config() {
+        let a =
+            parsed(&["--max-feeds", "7", "--max-feed-bytes", "1M", "--max-sidechain-bytes", "4096"]).unwrap();
+        assert_eq!(a.cfg.admission.max_feeds, 7);
+        assert_eq!(a.cfg.admission.max_feed_bytes, 1 << 20);
+        assert_eq!(a.cfg.admission.max_sidechain_bytes, 4096);
+        let t = parsed(&["--unconfirmed-ttl", "30", "--quarantine", "0"]).unwrap().cfg.admission;
+        assert_eq!((t.unconfirmed_ttl.0, t.quarantine.0), (30_000, 0));
+        let d = parsed(&[]).unwrap().cfg.admission;
+        assert_eq!(d, Admission::default());
+        assert_eq!(d.max_sidechain_bytes, 16 << 20);
+        assert!(parsed(&["--max-feeds", "many"]).is_err());
+        assert!(parsed(&["--max-sidechain-bytes"]).is_err());
+    }
+
+    #[test]
+    fn id_files_allow_comments_and_name_the_bad_line() {
+        let a = "aa".repeat(32);
+        let b = "0B".repeat(32);
+        let text = format!("# friends\n\n{a}\n  {b}  # bob\n");
+        let ids = parse_ids(&text).unwrap();
+        assert_eq!(ids.len(), 2);
+        assert!(ids.contains(&FeedId([0xaa; 32])) && ids.contains(&FeedId([0x0b; 32])));
+        assert_eq!(parse_ids(&format!("{a}\n\nxyz\n")).unwrap_err().0, 3);
+        assert_eq!(parse_ids(&format!("# c\n{}\n", &a[..62])).unwrap_err().0, 2);
+
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("allow.txt");
+        std::fs::write(&good, &text).unwrap();
+        let bad = dir.path().join("deny.txt");
+        std::fs::write(&bad, format!("{a}\nnot-an-id\n")).unwrap();
+        let cfg = parsed(&["--allow", good.to_str().unwrap()]).unwrap().cfg;
+        assert_eq!(cfg.admission.allow.map(|s| s.len()), Some(2));
+        let e = parsed(&["--deny", bad.to_str().unwrap()]).err().unwrap();
+        assert!(e.contains("deny.txt:2:") && e.contains("not-an-id"), "{e}");
+        let e = parsed(&["--allow", "/nonexistent/list"]).err().unwrap();
+        assert!(e.contains("/nonexistent/list"), "{e}");
     }
 
     #[test]
