@@ -94,6 +94,13 @@ impl Pub {
 
     /// SIGTERM, then waits (bounded) for the exit; true if the pub exited 0.
     pub fn stop(mut self) -> bool {
+        // A signal that arrives before the pub installed its handlers kills it outright: wait
+        // until it logged its start (it does so after installing them), or exited.
+        let log = self.log.clone();
+        wait_until(Duration::from_secs(10), || {
+            let started = std::fs::read_to_string(&log).is_ok_and(|l| l.contains("spub-mio: data"));
+            started || !self.alive()
+        });
         let Some(mut child) = self.child.take() else { return false };
         let pid = rustix::process::Pid::from_child(&child);
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
