@@ -22,6 +22,11 @@ use tungstenite::{Message, WebSocket};
 
 use crate::face::{self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, MAX_PACKET, TOKENS_PER_FACE};
 
+/// Most messages read from one connection per readiness event or deadline. A peer that writes
+/// faster than the pub can read would otherwise keep it reading that one connection forever,
+/// buffering every packet before the engine sees any and starving everyone else.
+const MAX_READ_PER_TURN: usize = 64;
+
 /// Settings shared by websocket server and client.
 #[derive(Debug, Clone, Copy)]
 pub struct WsConfig {
@@ -116,6 +121,9 @@ struct Conn {
     pending: bool,
     /// Packet bytes queued since the write buffer was last empty, and drops to report.
     backlog: Backlog,
+    /// Reading stopped at [`MAX_READ_PER_TURN`]: more input may wait (in the socket or in
+    /// tungstenite's buffer) although no readiness event will say so.
+    unread: bool,
 }
 
 impl Conn {
@@ -138,7 +146,7 @@ impl Conn {
             }
             out.push(FaceEvent::Up(self.peer));
         }
-        self.read_all(cfg, stats, out)?;
+        self.unread = self.read_all(cfg, stats, out)?;
         self.flush(registry, out)
     }
 
@@ -198,14 +206,16 @@ impl Conn {
         Ok(true)
     }
 
+    /// Reads until the socket would block or [`MAX_READ_PER_TURN`] messages were read; returns
+    /// true in the second case (more may be waiting).
     fn read_all(
         &mut self,
         cfg: &WsConfig,
         stats: &mut FaceStats,
         out: &mut Vec<FaceEvent>,
-    ) -> Result<(), Close> {
-        let Stage::Open(ws) = &mut self.stage else { return Ok(()) };
-        loop {
+    ) -> Result<bool, Close> {
+        let Stage::Open(ws) = &mut self.stage else { return Ok(false) };
+        for _ in 0..MAX_READ_PER_TURN {
             match ws.read() {
                 Ok(Message::Binary(data)) => {
                     if data.is_empty() || data.len() > cfg.max_packet {
@@ -226,10 +236,11 @@ impl Conn {
                 Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_)) => {
                     self.pending = true;
                 }
-                Err(e) if is_would_block(&e) => return Ok(()),
+                Err(e) if is_would_block(&e) => return Ok(false),
                 Err(e) => return Err(classify(&e)),
             }
         }
+        Ok(true)
     }
 
     /// Writes buffered output, reports what was written or dropped, and sets the interest from
@@ -314,6 +325,9 @@ pub struct WsServer {
     open: usize,
     /// Connections still handshaking, oldest first, with the moment they must be open by.
     handshakes: std::collections::VecDeque<(Instant, usize, PeerId)>,
+    /// Open connections that stopped reading at [`MAX_READ_PER_TURN`], with when they did:
+    /// they are read again at that deadline (at once), after every other face had its turn.
+    unread: Vec<(Instant, usize, PeerId)>,
     stats: FaceStats,
 }
 
@@ -331,6 +345,7 @@ impl WsServer {
             serial: 0,
             open: 0,
             handshakes: std::collections::VecDeque::new(),
+            unread: Vec::new(),
             stats: FaceStats::default(),
         })
     }
@@ -404,6 +419,7 @@ impl WsServer {
                 writable_interest: true,
                 pending: false,
                 backlog: Backlog::default(),
+                unread: false,
             };
             if opened {
                 out.push(FaceEvent::Up(peer));
@@ -414,6 +430,17 @@ impl WsServer {
             if opened {
                 self.dirty.push(slot);
             }
+        }
+    }
+
+    /// Advances connection `slot` (handshake, reading, flushing); notes it if input is left.
+    fn drive(&mut self, registry: &Registry, slot: usize, out: &mut Vec<FaceEvent>) {
+        let Some(Some(conn)) = self.conns.get_mut(slot) else { return };
+        let was_unread = conn.unread;
+        match conn.drive(registry, &self.cfg, &mut self.stats, out) {
+            Ok(()) if conn.unread && !was_unread => self.unread.push((Instant::now(), slot, conn.peer)),
+            Ok(()) => {}
+            Err(why) => self.close(registry, slot, why, out),
         }
     }
 
@@ -440,11 +467,7 @@ impl Face for WsServer {
             self.accept_all(registry, out);
             return;
         }
-        let slot = local - 1;
-        let Some(Some(conn)) = self.conns.get_mut(slot) else { return };
-        if let Err(why) = conn.drive(registry, &self.cfg, &mut self.stats, out) {
-            self.close(registry, slot, why, out);
-        }
+        self.drive(registry, local - 1, out);
     }
 
     fn send(&mut self, dest: Dest, pkt: &[u8]) {
@@ -502,7 +525,11 @@ impl Face for WsServer {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.handshakes.front().map(|(at, _, _)| *at)
+        let unread = self.unread.iter().map(|(at, _, _)| *at).min();
+        match (self.handshakes.front().map(|(at, _, _)| *at), unread) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn on_deadline(&mut self, registry: &Registry, now: Instant, out: &mut Vec<FaceEvent>) {
@@ -514,6 +541,13 @@ impl Face for WsServer {
             let stalled = matches!(self.conns.get(slot), Some(Some(c)) if c.peer == peer && !c.is_open());
             if stalled {
                 self.close(registry, slot, Close::Protocol, out);
+            }
+        }
+        for (_, slot, peer) in mem::take(&mut self.unread) {
+            let Some(Some(conn)) = self.conns.get_mut(slot) else { continue };
+            if conn.peer == peer && conn.unread {
+                conn.unread = false;
+                self.drive(registry, slot, out);
             }
         }
     }
@@ -574,6 +608,8 @@ pub struct WsClient {
     conn: Option<Conn>,
     broken: Option<Close>,
     next_reconnect: Option<Instant>,
+    /// When the connection stopped reading at [`MAX_READ_PER_TURN`]; it is read again then.
+    unread_since: Option<Instant>,
     serial: u64,
     stats: FaceStats,
 }
@@ -595,6 +631,7 @@ impl WsClient {
             conn: None,
             broken: None,
             next_reconnect: None,
+            unread_since: None,
             serial: 0,
             stats: FaceStats::default(),
         })
@@ -633,6 +670,7 @@ impl WsClient {
             writable_interest: true,
             pending: false,
             backlog: Backlog::default(),
+            unread: false,
         });
         self.next_reconnect = None;
         Ok(())
@@ -651,7 +689,25 @@ impl WsClient {
         self.delay = (self.delay * 2).min(self.backoff.max);
     }
 
+    fn drive(&mut self, registry: &Registry, out: &mut Vec<FaceEvent>) {
+        let Some(conn) = &mut self.conn else { return };
+        let was_open = conn.is_open();
+        match conn.drive(registry, &self.cfg, &mut self.stats, out) {
+            Ok(()) => {
+                if !was_open && conn.is_open() {
+                    self.delay = self.backoff.initial;
+                }
+                self.unread_since = match (conn.unread, self.unread_since) {
+                    (false, _) => None,
+                    (true, since) => since.or_else(|| Some(Instant::now())),
+                };
+            }
+            Err(why) => self.close(registry, why, out),
+        }
+    }
+
     fn close(&mut self, registry: &Registry, why: Close, out: &mut Vec<FaceEvent>) {
+        self.unread_since = None;
         if let Some(mut conn) = self.conn.take() {
             conn.deregister(registry);
             count_close(&mut self.stats, why);
@@ -670,16 +726,7 @@ impl Face for WsClient {
     }
 
     fn on_ready(&mut self, registry: &Registry, _event: &Event, out: &mut Vec<FaceEvent>) {
-        let Some(conn) = &mut self.conn else { return };
-        let was_open = conn.is_open();
-        match conn.drive(registry, &self.cfg, &mut self.stats, out) {
-            Ok(()) => {
-                if !was_open && conn.is_open() {
-                    self.delay = self.backoff.initial;
-                }
-            }
-            Err(why) => self.close(registry, why, out),
-        }
+        self.drive(registry, out);
     }
 
     fn send(&mut self, dest: Dest, pkt: &[u8]) {
@@ -717,12 +764,19 @@ impl Face for WsClient {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.next_reconnect
+        match (self.next_reconnect, self.unread_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    fn on_deadline(&mut self, registry: &Registry, now: Instant, _out: &mut Vec<FaceEvent>) {
+    fn on_deadline(&mut self, registry: &Registry, now: Instant, out: &mut Vec<FaceEvent>) {
         if self.conn.is_none() && self.next_reconnect.is_some_and(|t| t <= now) {
             self.try_connect(registry, now);
+        }
+        if self.unread_since.is_some_and(|t| t <= now) {
+            self.unread_since = None;
+            self.drive(registry, out);
         }
     }
 }
