@@ -25,6 +25,11 @@ use crate::face::{
     self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, MAX_PACKET, PEER_ID_BITS, TOKENS_PER_FACE,
 };
 
+/// Most messages read from one connection per readiness event or deadline. A peer that writes
+/// faster than the pub can read would otherwise keep it reading that one connection forever,
+/// buffering every packet before the engine sees any and starving everyone else.
+const MAX_READ_PER_TURN: usize = 64;
+
 /// Settings shared by websocket server and client.
 #[derive(Debug, Clone, Copy)]
 pub struct WsConfig {
@@ -142,6 +147,9 @@ struct Conn {
     last_rx: Instant,
     /// Server only: the source address as counted by the per-address limit.
     ip: Option<IpAddr>,
+    /// Reading stopped at [`MAX_READ_PER_TURN`]: more input may wait (in the socket or in
+    /// tungstenite's buffer) although no readiness event will say so.
+    unread: bool,
 }
 
 impl Conn {
@@ -164,7 +172,7 @@ impl Conn {
             }
             out.push(FaceEvent::Up(self.peer));
         }
-        self.read_all(cfg, stats, out)?;
+        self.unread = self.read_all(cfg, stats, out)?;
         self.flush(registry, out)
     }
 
@@ -224,14 +232,16 @@ impl Conn {
         Ok(true)
     }
 
+    /// Reads until the socket would block or [`MAX_READ_PER_TURN`] messages were read; returns
+    /// true in the second case (more may be waiting).
     fn read_all(
         &mut self,
         cfg: &WsConfig,
         stats: &mut FaceStats,
         out: &mut Vec<FaceEvent>,
-    ) -> Result<(), Close> {
-        let Stage::Open(ws) = &mut self.stage else { return Ok(()) };
-        loop {
+    ) -> Result<bool, Close> {
+        let Stage::Open(ws) = &mut self.stage else { return Ok(false) };
+        for _ in 0..MAX_READ_PER_TURN {
             match ws.read() {
                 Ok(Message::Binary(data)) => {
                     if data.is_empty() || data.len() > cfg.max_packet {
@@ -252,10 +262,11 @@ impl Conn {
                 Ok(Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_)) => {
                     self.pending = true;
                 }
-                Err(e) if is_would_block(&e) => return Ok(()),
+                Err(e) if is_would_block(&e) => return Ok(false),
                 Err(e) => return Err(classify(&e)),
             }
         }
+        Ok(true)
     }
 
     /// Writes buffered output, reports what was written or dropped, and sets the interest from
@@ -387,6 +398,9 @@ pub struct WsServer {
     handshakes: VecDeque<(Instant, usize, PeerId)>,
     /// Accepting is paused (the listener deregistered) until then.
     paused_until: Option<Instant>,
+    /// Open connections that stopped reading at [`MAX_READ_PER_TURN`], with when they did:
+    /// they are read again at that deadline (at once), after every other face had its turn.
+    unread: Vec<(Instant, usize, PeerId)>,
     stats: FaceStats,
 }
 
@@ -408,6 +422,7 @@ impl WsServer {
             open: 0,
             handshakes: VecDeque::new(),
             paused_until: None,
+            unread: Vec::new(),
             stats: FaceStats::default(),
         })
     }
@@ -541,6 +556,7 @@ impl WsServer {
                 backlog: Backlog::default(),
                 last_rx: now,
                 ip: Some(ip),
+                unread: false,
             };
             if opened {
                 out.push(FaceEvent::Up(peer));
@@ -554,6 +570,17 @@ impl WsServer {
             self.idle.insert((now, peer));
             *self.per_ip.entry(ip).or_insert(0) += 1;
             self.open += 1;
+        }
+    }
+
+    /// Advances connection `slot` (handshake, reading, flushing); notes it if input is left.
+    fn drive(&mut self, registry: &Registry, slot: usize, out: &mut Vec<FaceEvent>) {
+        let Some(Some(conn)) = self.conns.get_mut(slot) else { return };
+        let was_unread = conn.unread;
+        match conn.drive(registry, &self.cfg, &mut self.stats, out) {
+            Ok(()) if conn.unread && !was_unread => self.unread.push((Instant::now(), slot, conn.peer)),
+            Ok(()) => {}
+            Err(why) => self.close(registry, slot, why, out),
         }
     }
 
@@ -609,11 +636,7 @@ impl Face for WsServer {
             self.accept_all(registry, out);
             return;
         }
-        let slot = local - 1;
-        let Some(Some(conn)) = self.conns.get_mut(slot) else { return };
-        if let Err(why) = conn.drive(registry, &self.cfg, &mut self.stats, out) {
-            self.close(registry, slot, why, out);
-        }
+        self.drive(registry, local - 1, out);
     }
 
     fn note_valid(&mut self, peer: PeerId) {
@@ -684,7 +707,8 @@ impl Face for WsServer {
 
     fn next_deadline(&self) -> Option<Instant> {
         let handshake = self.handshakes.front().map(|(at, _, _)| *at);
-        [handshake, self.idle_deadline(), self.paused_until].into_iter().flatten().min()
+        let unread = self.unread.iter().map(|(at, _, _)| *at).min();
+        [handshake, self.idle_deadline(), self.paused_until, unread].into_iter().flatten().min()
     }
 
     fn on_deadline(&mut self, registry: &Registry, now: Instant, out: &mut Vec<FaceEvent>) {
@@ -711,6 +735,13 @@ impl Face for WsServer {
                 // Connections may have queued up meanwhile; no new readiness edge announces them.
                 Ok(()) => self.accept_all(registry, out),
                 Err(e) => self.pause_accepting(registry, &e),
+            }
+        }
+        for (_, slot, peer) in mem::take(&mut self.unread) {
+            let Some(Some(conn)) = self.conns.get_mut(slot) else { continue };
+            if conn.peer == peer && conn.unread {
+                conn.unread = false;
+                self.drive(registry, slot, out);
             }
         }
     }
@@ -771,6 +802,8 @@ pub struct WsClient {
     conn: Option<Conn>,
     broken: Option<Close>,
     next_reconnect: Option<Instant>,
+    /// When the connection stopped reading at [`MAX_READ_PER_TURN`]; it is read again then.
+    unread_since: Option<Instant>,
     serial: u64,
     stats: FaceStats,
 }
@@ -792,6 +825,7 @@ impl WsClient {
             conn: None,
             broken: None,
             next_reconnect: None,
+            unread_since: None,
             serial: 0,
             stats: FaceStats::default(),
         })
@@ -832,6 +866,7 @@ impl WsClient {
             backlog: Backlog::default(),
             last_rx: Instant::now(),
             ip: None,
+            unread: false,
         });
         self.next_reconnect = None;
         Ok(())
@@ -850,7 +885,25 @@ impl WsClient {
         self.delay = (self.delay * 2).min(self.backoff.max);
     }
 
+    fn drive(&mut self, registry: &Registry, out: &mut Vec<FaceEvent>) {
+        let Some(conn) = &mut self.conn else { return };
+        let was_open = conn.is_open();
+        match conn.drive(registry, &self.cfg, &mut self.stats, out) {
+            Ok(()) => {
+                if !was_open && conn.is_open() {
+                    self.delay = self.backoff.initial;
+                }
+                self.unread_since = match (conn.unread, self.unread_since) {
+                    (false, _) => None,
+                    (true, since) => since.or_else(|| Some(Instant::now())),
+                };
+            }
+            Err(why) => self.close(registry, why, out),
+        }
+    }
+
     fn close(&mut self, registry: &Registry, why: Close, out: &mut Vec<FaceEvent>) {
+        self.unread_since = None;
         if let Some(mut conn) = self.conn.take() {
             conn.deregister(registry);
             count_close(&mut self.stats, why);
@@ -869,16 +922,7 @@ impl Face for WsClient {
     }
 
     fn on_ready(&mut self, registry: &Registry, _event: &Event, out: &mut Vec<FaceEvent>) {
-        let Some(conn) = &mut self.conn else { return };
-        let was_open = conn.is_open();
-        match conn.drive(registry, &self.cfg, &mut self.stats, out) {
-            Ok(()) => {
-                if !was_open && conn.is_open() {
-                    self.delay = self.backoff.initial;
-                }
-            }
-            Err(why) => self.close(registry, why, out),
-        }
+        self.drive(registry, out);
     }
 
     fn send(&mut self, dest: Dest, pkt: &[u8]) {
@@ -916,12 +960,19 @@ impl Face for WsClient {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.next_reconnect
+        match (self.next_reconnect, self.unread_since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    fn on_deadline(&mut self, registry: &Registry, now: Instant, _out: &mut Vec<FaceEvent>) {
+    fn on_deadline(&mut self, registry: &Registry, now: Instant, out: &mut Vec<FaceEvent>) {
         if self.conn.is_none() && self.next_reconnect.is_some_and(|t| t <= now) {
             self.try_connect(registry, now);
+        }
+        if self.unread_since.is_some_and(|t| t <= now) {
+            self.unread_since = None;
+            self.drive(registry, out);
         }
     }
 }

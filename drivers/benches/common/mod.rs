@@ -10,15 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tinyssb::store::fs::{Durability, FsConfig, FsStore};
-use tinyssb::store::mem::MemStore;
-use tinyssb::store::Store;
-use tinyssb::Seq;
-
 #[path = "../../tests/procs/mod.rs"]
 mod procs;
 #[allow(unused_imports)]
-pub use procs::{copy_dir, free_port};
+pub use procs::{copy_dir, flood, free_port, rss_kib, write_datadir};
 
 /// How often file and port conditions are re-checked.
 pub const POLL: Duration = Duration::from_millis(2);
@@ -112,12 +107,7 @@ impl Pub {
 
     /// Resident set size in KiB, from /proc/PID/status.
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS line")
+        rss_kib(self.pid())
     }
 }
 
@@ -134,31 +124,6 @@ impl Drop for Pub {
             let _ = self.child.wait();
         }
     }
-}
-
-/// Writes every feed of `src` into a fresh data directory at `dir` (the reference layout).
-pub fn write_datadir(src: &mut MemStore, dir: &Path) {
-    std::fs::create_dir_all(dir).expect("mkdir");
-    let cfg = FsConfig { durability: Durability::Batched { every: u32::MAX }, ..FsConfig::default() };
-    let mut out = FsStore::open(dir, cfg).expect("open data dir");
-    for fid in src.feeds() {
-        out.add_feed(fid).expect("add feed");
-        let max = src.frontier(&fid).map_or(0, |f| f.seq.0);
-        let mut prev = fid.genesis_prev();
-        for s in 1..=max {
-            let seq = Seq(s);
-            let entry = src.read_entry(&fid, seq).expect("read").expect("entry");
-            let id = entry.msg_id(&fid, seq, &prev);
-            out.append_entry(&fid, &entry, id).expect("append");
-            let mut nr = 0;
-            while let Some(c) = src.read_chunk(&fid, seq, nr).expect("read chunk") {
-                out.write_chunk(&fid, seq, nr, &c).expect("write chunk");
-                nr += 1;
-            }
-            prev = id;
-        }
-    }
-    out.sync().expect("sync");
 }
 
 /// Watches a replica directory until its `log.bin` files equal those of a source directory.

@@ -8,6 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tinyssb::store::fs::{Durability, FsConfig, FsStore};
+use tinyssb::store::mem::MemStore;
+use tinyssb::store::Store;
+use tinyssb::Seq;
+
+pub mod flood;
+
 pub const SPUB: &str = env!("CARGO_BIN_EXE_spub-mio");
 pub const FEED: &str = env!("CARGO_BIN_EXE_tinyssb-feed");
 
@@ -79,6 +86,11 @@ impl Pub {
         Pub { child: Some(child), log }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
@@ -131,6 +143,41 @@ impl Drop for Pub {
             }
         }
     }
+}
+
+/// Resident set size of process `pid` in KiB, from /proc/PID/status.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS line")
+}
+
+/// Writes every feed of `src` into a fresh data directory at `dir` (the reference layout).
+pub fn write_datadir(src: &mut MemStore, dir: &Path) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let cfg = FsConfig { durability: Durability::Batched { every: u32::MAX }, ..FsConfig::default() };
+    let mut out = FsStore::open(dir, cfg).expect("open data dir");
+    for fid in src.feeds() {
+        out.add_feed(fid).expect("add feed");
+        let max = src.frontier(&fid).map_or(0, |f| f.seq.0);
+        let mut prev = fid.genesis_prev();
+        for s in 1..=max {
+            let seq = Seq(s);
+            let entry = src.read_entry(&fid, seq).expect("read").expect("entry");
+            let id = entry.msg_id(&fid, seq, &prev);
+            out.append_entry(&fid, &entry, id).expect("append");
+            let mut nr = 0;
+            while let Some(c) = src.read_chunk(&fid, seq, nr).expect("read chunk") {
+                out.write_chunk(&fid, seq, nr, &c).expect("write chunk");
+                nr += 1;
+            }
+            prev = id;
+        }
+    }
+    out.sync().expect("sync");
 }
 
 /// Polls `f` until it holds or `limit` passes; returns its last answer.
