@@ -213,11 +213,12 @@ impl Conn {
                     let n = match stream.peek(head) {
                         Ok(0) => return Err(Close::Io),
                         Ok(n) => n,
-                        Err(e) if face::interrupted(&e) || face::would_block(&e) => {
+                        Err(e) if face::interrupted(&e) => {
                             self.stage = Stage::Sniff(stream);
-                            if face::interrupted(&e) {
-                                continue;
-                            }
+                            continue;
+                        }
+                        Err(e) if face::would_block(&e) => {
+                            self.stage = Stage::Sniff(stream);
                             return Ok(());
                         }
                         Err(_) => return Err(Close::Io),
