@@ -45,6 +45,10 @@ fn a_peer_that_never_reads_holds_one_face_budget() {
     println!("10k WANTs, never read: {taken} bytes handed to the driver");
     assert!(taken <= cfg.max_queued_per_face, "{taken} bytes exceed the face budget");
     assert!(taken > cfg.max_queued_per_face / 2, "the budget was used: {taken}");
+    // What the driver holds counts until it is reported written, or the face goes away.
+    assert_eq!(node.queued_bytes(), taken);
+    node.handle_face_down(Instant(10_000), face);
+    assert_eq!(node.queued_bytes(), 0);
 }
 
 #[test]

@@ -10,6 +10,8 @@
 
 use std::fmt;
 use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use mio::event::Event;
@@ -135,6 +137,34 @@ pub struct FaceStats {
     pub closed_idle: u64,
     /// Times accepting was paused because the process ran out of file descriptors.
     pub accept_paused: u64,
+    /// Bytes of packets handed to the main loop (framing and trailers not counted).
+    pub bytes_in: u64,
+    /// Bytes of packets handed to the operating system (framing and trailers not counted).
+    pub bytes_out: u64,
+    /// Plain HTTP requests answered (a websocket server's status pages).
+    pub http_requests: u64,
+}
+
+/// One neighbour as a face sees it, for status pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The neighbour.
+    pub peer: PeerId,
+    /// Its address, where the face has one.
+    pub addr: Option<SocketAddr>,
+    /// When it became reachable, where the face knows.
+    pub since: Option<Instant>,
+    /// Bytes of packets received from it.
+    pub bytes_in: u64,
+    /// Bytes of packets sent to it.
+    pub bytes_out: u64,
+}
+
+impl PeerInfo {
+    /// A neighbour the face knows nothing more about.
+    pub fn bare(peer: PeerId) -> PeerInfo {
+        PeerInfo { peer, addr: None, since: None, bytes_in: 0, bytes_out: 0 }
+    }
 }
 
 /// A transport driven by mio readiness events.
@@ -162,6 +192,20 @@ pub trait Face {
 
     /// This face's counters.
     fn stats(&self) -> &FaceStats;
+
+    /// What sort of face this is, for status pages and metric labels (`ws-server`, `udp`, ...).
+    fn kind_name(&self) -> &'static str {
+        "other"
+    }
+
+    /// The neighbours currently reachable, with what the face knows about each.
+    fn peer_info(&self) -> Vec<PeerInfo> {
+        self.peers().into_iter().map(PeerInfo::bare).collect()
+    }
+
+    /// The main loop's latest snapshot of the pub's state, for faces that answer status
+    /// requests (a websocket server serves it over plain HTTP). Called about once a second.
+    fn set_status(&mut self, _status: &Arc<crate::status::Status>) {}
 
     /// The engine accepted a packet from `peer` (it was not dropped as invalid): the peer is
     /// alive as far as an idle cut is concerned. Packets the engine drops do not count.

@@ -193,6 +193,7 @@ impl KissFace {
             return;
         }
         self.stats.packets_in += 1;
+        self.stats.bytes_in += pkt.len() as u64;
         out.push(FaceEvent::Packet(SERIAL_PEER, pkt));
     }
 }
@@ -245,6 +246,7 @@ impl Face for KissFace {
         self.backlog.unflushed += pkt.len();
         encode(&frame, &mut self.out);
         self.stats.packets_out += 1;
+        self.stats.bytes_out += pkt.len() as u64;
     }
 
     fn flush(&mut self, registry: &Registry, out: &mut Vec<FaceEvent>) {
@@ -286,6 +288,10 @@ impl Face for KissFace {
 
     fn stats(&self) -> &FaceStats {
         &self.stats
+    }
+
+    fn kind_name(&self) -> &'static str {
+        "kiss"
     }
 }
 

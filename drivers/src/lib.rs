@@ -8,9 +8,11 @@
 
 pub mod crc;
 pub mod face;
+pub mod http;
 pub mod inspect;
 pub mod kiss;
 pub mod relay;
 pub mod serial;
+pub mod status;
 pub mod udp;
 pub mod ws;

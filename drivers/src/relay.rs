@@ -22,6 +22,7 @@ use tinyssb::store::Store;
 use crate::face::{face_of, Dest, Face, FaceEvent, PeerId, PEER_ID_BITS};
 use crate::kiss::{KissConfig, KissFace};
 use crate::serial::SerialPort;
+use crate::status::{FaceView, StatusBuilder};
 use crate::udp::{UdpConfig, UdpFace};
 use crate::ws::{Backoff, WsClient, WsConfig, WsServer};
 
@@ -145,6 +146,11 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
         log::info!("face {index}: {}", s.name);
     }
 
+    // The websocket server answers status requests from a snapshot refreshed once a second.
+    let mut status = cfg.listen.is_some().then(StatusBuilder::default);
+    publish_status(&mut status, &node, &mut slots);
+    let mut last_status = Instant::now();
+
     let mut events = Events::with_capacity(1024);
     let mut face_events: Vec<FaceEvent> = Vec::new();
     let mut last_sync = Instant::now();
@@ -225,6 +231,10 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
             }
             last_sync = Instant::now();
         }
+        if last_status.elapsed() >= Duration::from_secs(1) {
+            publish_status(&mut status, &node, &mut slots);
+            last_status = Instant::now();
+        }
         if last_summary.elapsed() >= cfg.summary_every {
             log_summary(&mut node, &slots);
             last_summary = Instant::now();
@@ -269,6 +279,20 @@ fn deliver_one(
                 node.handle_send_dropped(now, engine_face(index, peer), bytes);
             }
         }
+    }
+}
+
+/// Hands every face a fresh snapshot of the pub's state, if some face serves status requests.
+/// Reads only what the engine and the store hold in memory: no I/O, microseconds per feed.
+fn publish_status(builder: &mut Option<StatusBuilder>, node: &Node<FsStore>, slots: &mut [Slot]) {
+    let Some(builder) = builder else { return };
+    let views: Vec<FaceView<'_>> = (slots.iter().enumerate())
+        .map(|(index, s)| FaceView { index, name: &s.name, face: s.face.as_ref() })
+        .collect();
+    let snapshot = Arc::new(builder.build(node, &views));
+    drop(views);
+    for s in slots {
+        s.face.set_status(&snapshot);
     }
 }
 

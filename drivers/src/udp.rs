@@ -193,6 +193,7 @@ impl UdpFace {
                 continue;
             }
             self.stats.packets_in += 1;
+            self.stats.bytes_in += pkt.len() as u64;
             out.push(FaceEvent::Packet(UDP_PEER, pkt.to_vec()));
         }
     }
@@ -260,6 +261,8 @@ impl Face for UdpFace {
             match self.tx_socket().send_to(dgram, self.dest) {
                 Ok(_) => {
                     self.stats.packets_out += 1;
+                    let trailer = if self.cfg.crc { crc::CRC_LEN } else { 0 };
+                    self.stats.bytes_out += dgram.len().saturating_sub(trailer) as u64;
                     if let Some(d) = self.queue.pop_front() {
                         self.last_sent = d;
                     }
@@ -286,5 +289,13 @@ impl Face for UdpFace {
 
     fn stats(&self) -> &FaceStats {
         &self.stats
+    }
+
+    fn kind_name(&self) -> &'static str {
+        if self.tx.is_some() {
+            "multicast"
+        } else {
+            "udp"
+        }
     }
 }

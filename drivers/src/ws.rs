@@ -3,11 +3,16 @@
 //! reconnects with exponential backoff ([`WsClient`]). One binary message
 //! carries one tinySSB packet; a text message, an oversized message or broken
 //! framing closes only the offending connection.
+//!
+//! The server also answers plain HTTP requests on the same port (status page, metrics, health;
+//! see [`crate::http`]): it peeks at each new connection's request head, leaves websocket upgrade
+//! requests to tungstenite, and answers any other request itself and closes the connection.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::io;
+use std::io::{self, Read, Write};
 use std::mem;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
@@ -22,8 +27,11 @@ use tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
 use crate::face::{
-    self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, MAX_PACKET, PEER_ID_BITS, TOKENS_PER_FACE,
+    self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, PeerInfo, MAX_PACKET, PEER_ID_BITS,
+    TOKENS_PER_FACE,
 };
+use crate::http::{self, Sniffed};
+use crate::status::Status;
 
 /// Most messages read from one connection per readiness event or deadline. A peer that writes
 /// faster than the pub can read would otherwise keep it reading that one connection forever,
@@ -48,7 +56,8 @@ pub struct WsConfig {
     /// that has been idle longest (see [`WsConfig::idle_timeout`]); only a limit of 0 refuses.
     pub max_conns: usize,
     /// Server only: a client that has not completed the websocket handshake this long after
-    /// connecting is cut off (it would hold a connection slot).
+    /// connecting is cut off (it would hold a connection slot). A plain HTTP request must be
+    /// sent and its answer read within the same time.
     pub handshake_timeout: Duration,
     /// Server only: a connection that has sent no valid packet for this long is closed (the
     /// face's user vouches for packets with [`Face::note_valid`]; garbage does not count); a
@@ -103,6 +112,8 @@ enum Close {
     Idle,
     /// Closed by us to make room for a newcomer.
     Evicted,
+    /// A plain HTTP exchange ended (answered, or given up on); not a peer, not counted as a close.
+    Http,
 }
 
 fn classify(e: &tungstenite::Error) -> Close {
@@ -124,6 +135,17 @@ enum Stage {
     Connecting(TcpStream, Box<Request>),
     /// Client: websocket handshake in progress.
     ClientHs(MidHandshake<ClientHandshake<TcpStream>>),
+    /// Server: waiting for the request head, which is peeked at (not consumed) to tell a
+    /// websocket upgrade from a plain HTTP request.
+    Sniff(TcpStream),
+    /// Server: an upgrade request waits in the socket for tungstenite's handshake.
+    Upgrade(TcpStream),
+    /// Server: writing the answer to a plain HTTP request (the bytes, and how many are written).
+    HttpReply(TcpStream, Vec<u8>, usize),
+    /// Server: answer written and our side shut down; what the client still sends is read and
+    /// discarded (up to [`MAX_LINGER`] bytes) until it closes, so that closing with unread input
+    /// does not reset the connection before the client has read the answer.
+    Linger(TcpStream, usize),
     /// Server: websocket handshake in progress.
     ServerHs(MidHandshake<ServerHandshake<TcpStream, NoCallback>>),
     /// Exchanging messages.
@@ -150,11 +172,137 @@ struct Conn {
     /// Reading stopped at [`MAX_READ_PER_TURN`]: more input may wait (in the socket or in
     /// tungstenite's buffer) although no readiness event will say so.
     unread: bool,
+    /// The other end's address, where known.
+    addr: Option<SocketAddr>,
+    /// When the connection opened (accepted or connected before that).
+    since: Instant,
+    /// Bytes of packets received and sent.
+    bytes_in: u64,
+    bytes_out: u64,
 }
+
+/// Most bytes read and discarded from a client after its HTTP answer was written.
+const MAX_LINGER: usize = 64 * 1024;
 
 impl Conn {
     fn is_open(&self) -> bool {
         matches!(self.stage, Stage::Open(_))
+    }
+
+    /// Whether this is a plain HTTP exchange rather than a (would-be) websocket.
+    fn is_http(&self) -> bool {
+        matches!(self.stage, Stage::Sniff(_) | Stage::HttpReply(..) | Stage::Linger(..))
+    }
+
+    fn info(&self) -> PeerInfo {
+        PeerInfo {
+            peer: self.peer,
+            addr: self.addr,
+            since: Some(self.since),
+            bytes_in: self.bytes_in,
+            bytes_out: self.bytes_out,
+        }
+    }
+
+    /// Server only: the plain HTTP part of a connection's life, up to the point where it turns
+    /// out to be a websocket ([`Stage::Upgrade`]) or its HTTP exchange ends (`Err(Close::Http)`).
+    /// `scratch` is at least [`http::MAX_HEAD`] bytes. Never blocks.
+    fn serve_http(
+        &mut self,
+        scratch: &mut [u8],
+        status: Option<&Status>,
+        stats: &mut FaceStats,
+        index: usize,
+    ) -> Result<(), Close> {
+        loop {
+            match mem::replace(&mut self.stage, Stage::Gone) {
+                Stage::Sniff(mut stream) => {
+                    let head = scratch.get_mut(..http::MAX_HEAD).ok_or(Close::Io)?;
+                    let n = match stream.peek(head) {
+                        Ok(0) => return Err(Close::Io),
+                        Ok(n) => n,
+                        Err(e) if face::interrupted(&e) => {
+                            self.stage = Stage::Sniff(stream);
+                            continue;
+                        }
+                        Err(e) if face::would_block(&e) => {
+                            self.stage = Stage::Sniff(stream);
+                            return Ok(());
+                        }
+                        Err(_) => return Err(Close::Io),
+                    };
+                    match http::sniff(head.get(..n).unwrap_or_default()) {
+                        Sniffed::Incomplete => {
+                            self.stage = Stage::Sniff(stream);
+                            return Ok(());
+                        }
+                        Sniffed::Bad => return Err(Close::Protocol),
+                        Sniffed::Upgrade => {
+                            self.stage = Stage::Upgrade(stream);
+                            return Ok(());
+                        }
+                        Sniffed::Plain { head_len, request } => {
+                            // Take the head out of the socket (it is all there: it was peeked).
+                            let mut left = head_len;
+                            while left > 0 {
+                                match stream.read(head.get_mut(..left).unwrap_or_default()) {
+                                    Ok(0) => return Err(Close::Io),
+                                    Ok(got) => left -= got.min(left),
+                                    Err(e) if face::interrupted(&e) => {}
+                                    Err(_) => return Err(Close::Io),
+                                }
+                            }
+                            stats.http_requests += 1;
+                            log::debug!(
+                                "ws face {index}: HTTP {:?} {:?} from {}",
+                                request.method,
+                                request.path,
+                                self.addr.map_or_else(|| "?".to_string(), |a| a.to_string())
+                            );
+                            self.stage = Stage::HttpReply(stream, http::answer(&request, status), 0);
+                        }
+                    }
+                }
+                Stage::HttpReply(mut stream, out, mut pos) => {
+                    while pos < out.len() {
+                        match stream.write(out.get(pos..).unwrap_or_default()) {
+                            Ok(0) => return Err(Close::Http),
+                            Ok(n) => pos += n,
+                            Err(e) if face::interrupted(&e) => {}
+                            Err(e) if face::would_block(&e) => {
+                                self.stage = Stage::HttpReply(stream, out, pos);
+                                return Ok(());
+                            }
+                            Err(_) => return Err(Close::Http),
+                        }
+                    }
+                    // The answer is complete: tell the client, then wait for it to close.
+                    let _ = stream.shutdown(Shutdown::Write);
+                    self.stage = Stage::Linger(stream, 0);
+                }
+                Stage::Linger(mut stream, mut drained) => loop {
+                    match stream.read(scratch) {
+                        Ok(0) => return Err(Close::Http),
+                        Ok(n) => {
+                            drained += n;
+                            if drained > MAX_LINGER {
+                                return Err(Close::Http);
+                            }
+                        }
+                        Err(e) if face::interrupted(&e) => {}
+                        Err(e) if face::would_block(&e) => {
+                            self.stage = Stage::Linger(stream, drained);
+                            return Ok(());
+                        }
+                        Err(_) => return Err(Close::Http),
+                    }
+                },
+                other => {
+                    self.stage = other;
+                    return Ok(());
+                }
+            }
+        }
     }
 
     /// Resumes whatever is in progress after readiness: TCP connect,
@@ -170,6 +318,7 @@ impl Conn {
             if !self.advance_handshake(cfg)? {
                 return Ok(());
             }
+            self.since = Instant::now();
             out.push(FaceEvent::Up(self.peer));
         }
         self.unread = self.read_all(cfg, stats, out)?;
@@ -211,6 +360,18 @@ impl Conn {
                 }
                 Err(HandshakeError::Failure(e)) => return Err(classify(&e)),
             },
+            Stage::Upgrade(stream) => {
+                match tungstenite::accept_with_config(stream, Some(cfg.tungstenite())) {
+                    Ok(ws) => ws,
+                    Err(HandshakeError::Interrupted(mid)) => {
+                        self.stage = Stage::ServerHs(mid);
+                        return Ok(false);
+                    }
+                    Err(HandshakeError::Failure(e)) => {
+                        return Err(if classify(&e) == Close::Io { Close::Io } else { Close::Protocol })
+                    }
+                }
+            }
             Stage::ServerHs(mid) => match mid.handshake() {
                 Ok(ws) => ws,
                 Err(HandshakeError::Interrupted(mid)) => {
@@ -222,8 +383,8 @@ impl Conn {
                     return Err(if classify(&e) == Close::Io { Close::Io } else { Close::Protocol })
                 }
             },
-            Stage::Open(ws) => {
-                self.stage = Stage::Open(ws);
+            stage @ (Stage::Open(_) | Stage::Sniff(_) | Stage::HttpReply(..) | Stage::Linger(..)) => {
+                self.stage = stage;
                 return Ok(false);
             }
             Stage::Gone => return Err(Close::Io),
@@ -248,6 +409,8 @@ impl Conn {
                         stats.drop_size_in += 1;
                     } else {
                         stats.packets_in += 1;
+                        stats.bytes_in += data.len() as u64;
+                        self.bytes_in += data.len() as u64;
                         out.push(FaceEvent::Packet(self.peer, data.to_vec()));
                     }
                 }
@@ -308,6 +471,8 @@ impl Conn {
             Err(e) => return Err(classify(&e)),
         }
         stats.packets_out += 1;
+        stats.bytes_out += pkt.len() as u64;
+        self.bytes_out += pkt.len() as u64;
         self.backlog.unflushed += pkt.len();
         self.pending = true;
         Ok(())
@@ -323,7 +488,11 @@ impl Conn {
 
     fn deregister(&mut self, registry: &Registry) {
         let stream = match &mut self.stage {
-            Stage::Connecting(s, _) => s,
+            Stage::Connecting(s, _)
+            | Stage::Sniff(s)
+            | Stage::Upgrade(s)
+            | Stage::HttpReply(s, ..)
+            | Stage::Linger(s, _) => s,
             Stage::ClientHs(mid) => mid.get_mut().get_mut(),
             Stage::ServerHs(mid) => mid.get_mut().get_mut(),
             Stage::Open(ws) => ws.get_mut(),
@@ -340,6 +509,7 @@ fn count_close(stats: &mut FaceStats, why: Close) {
         Close::Io => stats.closed_io += 1,
         Close::Idle => stats.closed_idle += 1,
         Close::Evicted => stats.evicted += 1,
+        Close::Http => {}
     }
 }
 
@@ -401,6 +571,10 @@ pub struct WsServer {
     /// Open connections that stopped reading at [`MAX_READ_PER_TURN`], with when they did:
     /// they are read again at that deadline (at once), after every other face had its turn.
     unread: Vec<(Instant, usize, PeerId)>,
+    /// The pub's latest state, for plain HTTP requests.
+    status: Option<Arc<Status>>,
+    /// Room for peeking at request heads and discarding input.
+    scratch: Vec<u8>,
     stats: FaceStats,
 }
 
@@ -423,6 +597,8 @@ impl WsServer {
             handshakes: VecDeque::new(),
             paused_until: None,
             unread: Vec::new(),
+            status: None,
+            scratch: vec![0; http::MAX_HEAD],
             stats: FaceStats::default(),
         })
     }
@@ -532,37 +708,25 @@ impl WsServer {
             if let Err(e) = stream.set_nodelay(true) {
                 log::debug!("ws: set_nodelay: {e}");
             }
-            let stage = match tungstenite::accept_with_config(stream, Some(self.cfg.tungstenite())) {
-                Ok(ws) => Stage::Open(ws),
-                Err(HandshakeError::Interrupted(mid)) => Stage::ServerHs(mid),
-                Err(HandshakeError::Failure(e)) => {
-                    count_close(&mut self.stats, classify(&e));
-                    self.free.push(slot);
-                    continue;
-                }
-            };
+            // The request head arrives later; registering reports it if it is already there.
             let peer = self.new_peer_id();
             let now = Instant::now();
-            let opened = matches!(stage, Stage::Open(_));
-            if !opened {
-                self.handshakes.push_back((now + self.cfg.handshake_timeout, slot, peer));
-            }
-            let mut conn = Conn {
+            self.handshakes.push_back((now + self.cfg.handshake_timeout, slot, peer));
+            let conn = Conn {
                 peer,
                 token,
-                stage,
+                stage: Stage::Sniff(stream),
                 writable_interest: true,
                 pending: false,
                 backlog: Backlog::default(),
                 last_rx: now,
                 ip: Some(ip),
                 unread: false,
+                addr: Some(from),
+                since: now,
+                bytes_in: 0,
+                bytes_out: 0,
             };
-            if opened {
-                out.push(FaceEvent::Up(peer));
-                conn.pending = true;
-                self.dirty.push(slot);
-            }
             if let Some(place) = self.conns.get_mut(slot) {
                 *place = Some(conn);
             }
@@ -595,7 +759,7 @@ impl WsServer {
                 log::debug!("ws face {}: full, evicting {} (idle longest)", self.index, conn.peer);
                 conn.goodbye(CloseCode::Again, "full");
             }
-            Close::Protocol | Close::Io => {}
+            Close::Protocol | Close::Io | Close::Http => {}
         }
         conn.deregister(registry);
         count_close(&mut self.stats, why);
@@ -636,7 +800,27 @@ impl Face for WsServer {
             self.accept_all(registry, out);
             return;
         }
-        self.drive(registry, local - 1, out);
+        let slot = local - 1;
+        let Some(Some(conn)) = self.conns.get_mut(slot) else { return };
+        let served = conn.serve_http(&mut self.scratch, self.status.as_deref(), &mut self.stats, self.index);
+        let http = conn.is_http();
+        match served {
+            Err(why) => self.close(registry, slot, why, out),
+            Ok(()) if !http => self.drive(registry, slot, out),
+            Ok(()) => {}
+        }
+    }
+
+    fn kind_name(&self) -> &'static str {
+        "ws-server"
+    }
+
+    fn peer_info(&self) -> Vec<PeerInfo> {
+        self.conns.iter().flatten().filter(|c| c.is_open()).map(Conn::info).collect()
+    }
+
+    fn set_status(&mut self, status: &Arc<Status>) {
+        self.status = Some(Arc::clone(status));
     }
 
     fn note_valid(&mut self, peer: PeerId) {
@@ -717,9 +901,19 @@ impl Face for WsServer {
                 break;
             }
             self.handshakes.pop_front();
-            let stalled = matches!(self.conns.get(slot), Some(Some(c)) if c.peer == peer && !c.is_open());
-            if stalled {
-                self.close(registry, slot, Close::Protocol, out);
+            let stalled = match self.conns.get(slot) {
+                Some(Some(c)) if c.peer == peer && !c.is_open() => {
+                    // A plain HTTP client that does not read its answer is no protocol breach.
+                    Some(if matches!(c.stage, Stage::HttpReply(..) | Stage::Linger(..)) {
+                        Close::Http
+                    } else {
+                        Close::Protocol
+                    })
+                }
+                _ => None,
+            };
+            if let Some(why) = stalled {
+                self.close(registry, slot, why, out);
             }
         }
         while self.idle_deadline().is_some_and(|due| due <= now) {
@@ -867,6 +1061,10 @@ impl WsClient {
             last_rx: Instant::now(),
             ip: None,
             unread: false,
+            addr: Some(addr),
+            since: Instant::now(),
+            bytes_in: 0,
+            bytes_out: 0,
         });
         self.next_reconnect = None;
         Ok(())
@@ -953,6 +1151,14 @@ impl Face for WsClient {
 
     fn peers(&self) -> Vec<PeerId> {
         self.conn.iter().filter(|c| c.is_open()).map(|c| c.peer).collect()
+    }
+
+    fn kind_name(&self) -> &'static str {
+        "ws-client"
+    }
+
+    fn peer_info(&self) -> Vec<PeerInfo> {
+        self.conn.iter().filter(|c| c.is_open()).map(Conn::info).collect()
     }
 
     fn stats(&self) -> &FaceStats {

@@ -554,3 +554,72 @@ fn fast_writers_are_read_in_bounded_slices_and_in_turn() {
 fn server_turn(h: &mut Harness, server: &mut WsServer) -> Vec<(usize, FaceEvent)> {
     h.turn(&mut [server])
 }
+
+/// A blocking HTTP/1.1 exchange in `parts` (written with pauses between them); the whole answer.
+fn http_exchange(addr: SocketAddr, parts: &[&[u8]]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        s.write_all(part).unwrap();
+    }
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut s, &mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn plain_http_is_answered_on_the_websocket_port_next_to_websocket_peers() {
+    let mut server = WsServer::bind(0, any_port(), WsConfig::default()).unwrap();
+    let addr = server.local_addr().unwrap();
+    let url = format!("ws://{addr}/");
+    let mut client = WsClient::new(1, &url, WsConfig::default(), Backoff::default()).unwrap();
+    let mut h = Harness::new();
+    server.register(h.poll.registry()).unwrap();
+    client.register(h.poll.registry()).unwrap();
+    h.run_until(&mut [&mut server, &mut client], Duration::from_secs(5), |evs| ups(evs, 0) == 1);
+
+    // Without a status snapshot (no relay) only /healthz has an answer. The second request
+    // sends its head in pieces, the last of them an upgrade-free header line.
+    let http = std::thread::spawn(move || {
+        [
+            http_exchange(addr, &[b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"]),
+            http_exchange(addr, &[b"GET /heal", b"thz HTTP/1.1\r\nHost: x\r\n", b"Accept: */*\r\n\r\n"]),
+            http_exchange(addr, &[b"GET /metrics HTTP/1.1\r\n\r\n"]),
+            http_exchange(addr, &[b"DELETE / HTTP/1.1\r\nContent-Length: 4\r\n\r\nbody"]),
+        ]
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !http.is_finished() && Instant::now() < deadline {
+        h.turn(&mut [&mut server, &mut client]);
+    }
+    let [whole, pieces, metrics, delete] = http.join().unwrap();
+    assert!(whole.starts_with("HTTP/1.1 200 OK\r\n") && whole.ends_with("\r\n\r\nok\n"), "{whole}");
+    assert_eq!(pieces, whole);
+    assert!(metrics.starts_with("HTTP/1.1 503 "), "{metrics}");
+    assert!(delete.starts_with("HTTP/1.1 405 "), "{delete}");
+
+    // The HTTP clients are gone without counting as protocol breaches or peers.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.connection_count() > 1 && Instant::now() < deadline {
+        h.turn(&mut [&mut server, &mut client]);
+    }
+    assert_eq!(server.connection_count(), 1);
+    assert_eq!(server.stats().http_requests, 4);
+    assert_eq!(server.stats().closed_protocol, 0, "{:?}", server.stats());
+    let peer = server.peers()[0];
+    let info = server.peer_info();
+    assert_eq!((info.len(), info[0].peer), (1, peer));
+
+    // The websocket peer is unaffected.
+    client.send(Dest::All, b"after http");
+    server.send(Dest::Peer(peer), b"back");
+    let evs = h.run_until(&mut [&mut server, &mut client], Duration::from_secs(5), |evs| {
+        !packets(evs, 0).is_empty() && !packets(evs, 1).is_empty()
+    });
+    assert_eq!(packets(&evs, 0), vec![b"after http".to_vec()]);
+    assert_eq!(packets(&evs, 1), vec![b"back".to_vec()]);
+    assert_eq!(server.peer_info()[0].bytes_in, 10);
+}

@@ -383,6 +383,12 @@ impl<S: Store> Node<S> {
         &self.cfg
     }
 
+    /// Bytes of output held for all faces together: queued in the node or handed to the driver
+    /// and not yet reported written or dropped (bounded by [`Config::max_queued_total`]).
+    pub fn queued_bytes(&self) -> usize {
+        self.out_total
+    }
+
     /// The faces that are up.
     pub fn faces(&self) -> impl Iterator<Item = FaceId> + '_ {
         self.faces.keys().copied()
