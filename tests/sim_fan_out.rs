@@ -1,0 +1,52 @@
+//! Fair fan-out: many fresh clients syncing from one pub at once finish at about the same time.
+//! GOset answers go to the face that asked, each face has its own reply budget, and faces with
+//! output are served in turn.
+mod sim;
+
+use sim::{populated_store, seed, LinkSpec, Sim};
+use tinyssb::node::Config;
+use tinyssb::store::mem::MemStore;
+use tinyssb::store::Store;
+use tinyssb::time::{Duration, Instant};
+
+#[test]
+fn fifty_fresh_clients_finish_together() {
+    const CLIENTS: usize = 50;
+    let seed = seed(41);
+    let mut sim = Sim::new(seed);
+    let corpus = populated_store(&mut sim.rng, 0, 20, 5, 20, 600);
+    let want: Vec<_> = {
+        let mut c = corpus.clone();
+        let mut fids = c.feeds();
+        fids.sort();
+        fids.into_iter().map(|f| (f, c.frontier(&f).map(|x| x.seq))).collect()
+    };
+    let hub = sim.add_node(Config::default(), corpus);
+    let clients: Vec<usize> =
+        (0..CLIENTS).map(|_| sim.add_node(Config::default(), MemStore::default())).collect();
+    for &c in &clients {
+        sim.link(hub, c, LinkSpec::reliable(10));
+    }
+    let start = sim.now;
+    let mut done: Vec<Option<Instant>> = vec![None; CLIENTS];
+    sim.run_until(Duration::from_secs(120), |s| {
+        for (i, &c) in clients.iter().enumerate() {
+            if done[i].is_none() {
+                let st = s.node(c).store();
+                let complete = want.iter().all(|(f, seq)| st.frontier(f).map(|x| x.seq) == *seq)
+                    && want.iter().all(|(f, _)| st.pending_chains(f).is_empty());
+                if complete {
+                    done[i] = Some(s.now);
+                }
+            }
+        }
+        done.iter().all(Option::is_some)
+    })
+    .expect("every client syncs");
+    let mut times: Vec<u64> = done.iter().flatten().map(|t| t.0 - start.0).collect();
+    times.sort_unstable();
+    let (median, slowest) = (times[CLIENTS / 2], times[CLIENTS - 1]);
+    println!("{CLIENTS} clients: median {median} ms, slowest {slowest} ms (virtual)");
+    assert!(slowest <= 3_000, "slowest {slowest} ms");
+    assert!(slowest <= 2 * median.max(100), "slowest {slowest} ms vs median {median} ms");
+}
