@@ -178,7 +178,12 @@ pub fn usage_exit(prog: &str, e: &clap::Error) -> std::process::ExitCode {
         let _ = e.print();
         return std::process::ExitCode::SUCCESS;
     }
-    eprint!("{prog}: {e}");
+    if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        // Help on stderr, because something is missing: no "prog: " in front of it.
+        let _ = e.print();
+    } else {
+        eprint!("{prog}: {e}");
+    }
     std::process::ExitCode::from(2)
 }
 
