@@ -163,6 +163,12 @@ pub trait Face {
     /// This face's counters.
     fn stats(&self) -> &FaceStats;
 
+    /// Where `peer` is, for logs: the remote socket address of a connection or the address
+    /// datagrams go to. `None` when the face has no such address or `peer` is gone.
+    fn peer_addr(&self, _peer: PeerId) -> Option<String> {
+        None
+    }
+
     /// The engine accepted a packet from `peer` (it was not dropped as invalid): the peer is
     /// alive as far as an idle cut is concerned. Packets the engine drops do not count.
     fn note_valid(&mut self, _peer: PeerId) {}

@@ -142,6 +142,8 @@ struct Conn {
     last_rx: Instant,
     /// Server only: the source address as counted by the per-address limit.
     ip: Option<IpAddr>,
+    /// The remote end's socket address (for logs).
+    addr: Option<SocketAddr>,
 }
 
 impl Conn {
@@ -541,6 +543,7 @@ impl WsServer {
                 backlog: Backlog::default(),
                 last_rx: now,
                 ip: Some(ip),
+                addr: Some(from),
             };
             if opened {
                 out.push(FaceEvent::Up(peer));
@@ -676,6 +679,11 @@ impl Face for WsServer {
 
     fn peers(&self) -> Vec<PeerId> {
         self.conns.iter().flatten().filter(|c| c.is_open()).map(|c| c.peer).collect()
+    }
+
+    fn peer_addr(&self, peer: PeerId) -> Option<String> {
+        let conn = self.conns.get(self.slot_of(peer)?)?.as_ref()?;
+        conn.addr.map(|a| a.to_string())
     }
 
     fn stats(&self) -> &FaceStats {
@@ -832,6 +840,7 @@ impl WsClient {
             backlog: Backlog::default(),
             last_rx: Instant::now(),
             ip: None,
+            addr: Some(addr),
         });
         self.next_reconnect = None;
         Ok(())
@@ -909,6 +918,10 @@ impl Face for WsClient {
 
     fn peers(&self) -> Vec<PeerId> {
         self.conn.iter().filter(|c| c.is_open()).map(|c| c.peer).collect()
+    }
+
+    fn peer_addr(&self, peer: PeerId) -> Option<String> {
+        self.conn.as_ref().filter(|c| c.peer == peer).and_then(|c| c.addr).map(|a| a.to_string())
     }
 
     fn stats(&self) -> &FaceStats {
