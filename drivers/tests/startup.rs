@@ -1,0 +1,106 @@
+//! `spub-mio` start-up and logs as an operator meets them: errors that say what failed,
+//! printed once, nothing left on disk after a failed start; --version; the connection and
+//! summary lines of the log, in text and JSON.
+mod procs;
+
+use std::net::TcpListener;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use procs::{copy_dir, free_port, same_logs, utf8, vectors, wait_until, Pub, PATIENCE, SPUB};
+
+const FRONTIER: &str = env!("CARGO_BIN_EXE_frontier");
+const FEED: &str = env!("CARGO_BIN_EXE_tinyssb-feed");
+
+fn spub(args: &[&str]) -> Output {
+    Command::new(SPUB).args(args).env_remove("RUST_LOG").output().expect("run spub-mio")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn every_binary_has_a_version() {
+    for (bin, name) in [(SPUB, "spub-mio"), (FRONTIER, "frontier"), (FEED, "tinyssb-feed")] {
+        let out = Command::new(bin).arg("--version").output().expect("run");
+        assert!(out.status.success(), "{name}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{name} {}\n", env!("CARGO_PKG_VERSION")));
+    }
+}
+
+#[test]
+fn a_bad_address_fails_once_and_creates_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("new/data");
+    let d = utf8(&data);
+    // Rejected while parsing: exit 2.
+    let out = spub(&["-d", d, "--bind", "999.1.2.3", "8080"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).starts_with("spub-mio: error: ") && stderr(&out).contains("999.1.2.3"),
+        "{}",
+        stderr(&out)
+    );
+    // Taken: found when listening, after the options were fine. Exit 1, one message naming
+    // the address, in the log format asked for.
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let out = spub(&["-d", d, "--bind", "127.0.0.1", &port]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let want = format!("cannot listen on 127.0.0.1:{port}");
+    assert_eq!(err.matches(&want).count(), 1, "{err}");
+    assert_eq!(err.lines().filter(|l| l.contains("ERROR")).count(), 1, "{err}");
+    let out = spub(&["-d", d, "--bind", "127.0.0.1", &port, "--log-format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> =
+        stderr(&out).lines().map(|l| serde_json::from_str(l).expect("a JSON log line")).collect();
+    let errors: Vec<_> = lines.iter().filter(|v| v["level"] == "ERROR").collect();
+    assert_eq!(errors.len(), 1, "{lines:?}");
+    assert!(errors[0]["msg"].as_str().unwrap_or_default().contains(&want), "{lines:?}");
+    assert!(errors[0]["ts"].is_string() && errors[0]["target"].is_string());
+    // A missing serial device, likewise.
+    let out = spub(&["-d", d, "--kiss", "/nonexistent/ttyUSB9"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("serial device /nonexistent/ttyUSB9"), "{}", stderr(&out));
+    assert!(!tmp.path().join("new").exists(), "a failed start left a directory behind");
+}
+
+#[test]
+fn a_bad_log_level_is_a_usage_error() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    for level in ["loud", "info,tinyssb_drivers=chatty"] {
+        let out = spub(&["-d", utf8(&data), "--log-level", level, "8080"]);
+        assert_eq!(out.status.code(), Some(2), "{level}");
+        assert!(stderr(&out).contains("unknown log level"), "{}", stderr(&out));
+    }
+    assert!(!data.exists());
+}
+
+#[test]
+fn logs_name_peers_by_address_and_summaries_show_rates() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    copy_dir(&vectors(), &a);
+    let port = free_port();
+    let server = Pub::spawn(&a, &["--bind", "127.0.0.1", &port.to_string(), "--summary", "1"]);
+    let client = Pub::spawn(&b, &["-v", "-ro", "in", &format!("ws://127.0.0.1:{port}")]);
+    assert!(wait_until(PATIENCE, || same_logs(&a, &b)), "B did not catch up");
+    std::thread::sleep(Duration::from_millis(1200));
+    assert!(client.stop() && server.stop());
+    let log = std::fs::read_to_string(a.with_extension("log")).expect("server log");
+    let up = format!("ws server 127.0.0.1:{port}, peer 127.0.0.1:");
+    assert!(log.lines().any(|l| l.contains(&up) && l.ends_with(": up")), "{log}");
+    assert!(log.lines().any(|l| l.contains(&up) && l.contains(": down after ")), "{log}");
+    assert!(!log.contains("peer#") && !log.contains("FaceId("), "{log}");
+    let summary = log.lines().find(|l| l.contains("summary: ")).expect("a summary line");
+    assert!(summary.contains(" entries (") && summary.contains("/s) out "), "{summary}");
+    // -v traces packets, named by the peer's address.
+    let log = std::fs::read_to_string(b.with_extension("log")).expect("client log");
+    let peer = format!("ws client ws://127.0.0.1:{port}, peer 127.0.0.1:{port}");
+    assert!(log.lines().any(|l| l.contains("packet] rx ") && l.contains(&peer)), "{log}");
+    assert!(log.contains("role in,"), "{log}");
+    assert!(!log.contains("tungstenite"), "library traces leaked into -v: {log}");
+}
