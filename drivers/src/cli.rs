@@ -192,7 +192,8 @@ pub fn usage_exit(prog: &str, e: &clap::Error) -> std::process::ExitCode {
 pub enum LogFormat {
     /// Timestamp, level, target and message on one line, for people.
     Text,
-    /// One JSON object per line (ts, level, target, msg), for log collectors.
+    /// One JSON object per line (ts, level, target, msg and the line's fields), for log
+    /// collectors.
     Json,
 }
 
@@ -203,16 +204,43 @@ pub fn init_logging(filter: &str, format: LogFormat) {
     b.parse_filters(filter).parse_env("RUST_LOG").format_timestamp_millis();
     if format == LogFormat::Json {
         b.format(|buf, record| {
-            let line = serde_json::json!({
-                "ts": buf.timestamp_millis().to_string(),
-                "level": record.level().as_str(),
-                "target": record.target(),
-                "msg": record.args().to_string(),
-            });
-            writeln!(buf, "{line}")
+            let mut line = serde_json::Map::new();
+            line.insert("ts".into(), buf.timestamp_millis().to_string().into());
+            line.insert("level".into(), record.level().as_str().into());
+            line.insert("target".into(), record.target().into());
+            line.insert("msg".into(), record.args().to_string().into());
+            // Structured fields of the record (`log::info!(peer = addr; "...")`), if any.
+            let _ = record.key_values().visit(&mut Fields(&mut line));
+            writeln!(buf, "{}", serde_json::Value::Object(line))
         });
     }
     b.init();
+}
+
+/// Copies a log record's key-value fields into a JSON object: numbers and booleans as such,
+/// anything else as its text.
+struct Fields<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+
+impl<'kvs> log::kv::VisitSource<'kvs> for Fields<'_> {
+    fn visit_pair(
+        &mut self,
+        key: log::kv::Key<'kvs>,
+        value: log::kv::Value<'kvs>,
+    ) -> Result<(), log::kv::Error> {
+        let v = if let Some(n) = value.to_u64() {
+            n.into()
+        } else if let Some(n) = value.to_i64() {
+            n.into()
+        } else if let Some(x) = value.to_f64() {
+            x.into()
+        } else if let Some(b) = value.to_bool() {
+            b.into()
+        } else {
+            value.to_string().into()
+        };
+        self.0.insert(key.as_str().to_owned(), v);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

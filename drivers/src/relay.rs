@@ -315,13 +315,13 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
 
 /// The neighbours that are up, by engine face id: how logs name them, and since when.
 #[derive(Default)]
-struct Peers(HashMap<FaceId, (String, Instant)>);
+struct Peers(HashMap<FaceId, (String, String, Instant)>);
 
 impl Peers {
     /// `face name, peer address` for a neighbour that is up, else the face's name alone.
     fn name(&self, id: FaceId, face_name: &str) -> String {
         match self.0.get(&id) {
-            Some((who, _)) => who.clone(),
+            Some((who, _, _)) => who.clone(),
             None => face_name.to_owned(),
         }
     }
@@ -348,21 +348,29 @@ fn deliver_one(
         match ev {
             FaceEvent::Up(peer) => {
                 let id = engine_face(index, peer);
-                let who = match slot.face.peer_addr(peer) {
+                let addr = slot.face.peer_addr(peer);
+                let who = match &addr {
                     Some(addr) if matches!(slot.kind, FaceKind::Reliable) => {
                         format!("{}, peer {addr}", slot.name)
                     }
                     _ => slot.name.clone(),
                 };
-                log::info!("{who}: up");
-                peers.0.insert(id, (who, Instant::now()));
+                let addr = addr.unwrap_or_default();
+                log::info!(face = slot.name.as_str(), peer = addr.as_str(), event = "up"; "{who}: up");
+                peers.0.insert(id, (who, addr, Instant::now()));
                 node.handle_face_up(now, id, slot.kind);
             }
             FaceEvent::Down(peer) => {
                 let id = engine_face(index, peer);
                 match peers.0.remove(&id) {
-                    Some((who, since)) => log::info!("{who}: down after {}", human(since.elapsed())),
-                    None => log::info!("{}: down", slot.name),
+                    Some((who, addr, since)) => {
+                        let (up_for, secs) = (human(since.elapsed()), since.elapsed().as_secs_f64());
+                        log::info!(
+                            face = slot.name.as_str(), peer = addr.as_str(), event = "down", secs;
+                            "{who}: down after {up_for}"
+                        )
+                    }
+                    None => log::info!(face = slot.name.as_str(), event = "down"; "{}: down", slot.name),
                 }
                 node.handle_face_down(now, id);
             }
@@ -445,19 +453,21 @@ fn log_summary(node: &mut Node<FsStore>, slots: &[Slot], last: &mut Totals) {
     let rate = |new: u64, old: u64| new.saturating_sub(old) as f64 / secs;
     let st = node.stats();
     let peers: usize = slots.iter().map(|s| s.face.peers().len()).sum();
-    log::info!(
-        "summary: {} feeds, {} entries ({:.1}/s), {} chunks in, {} peers, packets in {} ({:.1}/s) \
-         out {} ({:.1}/s), dropped {}",
-        node.store().feeds().len(),
-        now.entries,
+    let feeds = node.store().feeds().len();
+    let (entries_per_s, in_per_s, out_per_s) = (
         rate(now.entries, last.entries),
-        st.chunks_in,
-        peers,
-        now.packets_in,
         rate(now.packets_in, last.packets_in),
-        now.packets_out,
         rate(now.packets_out, last.packets_out),
-        st.dropped_total()
+    );
+    let (chunks_in, dropped) = (st.chunks_in, st.dropped_total());
+    log::info!(
+        feeds, entries = now.entries, entries_per_s, chunks_in, peers, packets_in = now.packets_in,
+        packets_in_per_s = in_per_s, packets_out = now.packets_out, packets_out_per_s = out_per_s, dropped;
+        "summary: {feeds} feeds, {} entries ({entries_per_s:.1}/s), {chunks_in} chunks in, {peers} peers, \
+         packets in {} ({in_per_s:.1}/s) out {} ({out_per_s:.1}/s), dropped {dropped}",
+        now.entries,
+        now.packets_in,
+        now.packets_out,
     );
     *last = now;
 }

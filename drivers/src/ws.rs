@@ -147,6 +147,11 @@ struct Conn {
 }
 
 impl Conn {
+    /// The connection for logs: the remote address when known, else the peer id.
+    fn who(&self) -> String {
+        self.addr.map_or_else(|| self.peer.to_string(), |a| format!("peer {a}"))
+    }
+
     fn is_open(&self) -> bool {
         matches!(self.stage, Stage::Open(_))
     }
@@ -564,11 +569,11 @@ impl WsServer {
         let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else { return };
         match why {
             Close::Idle => {
-                log::debug!("ws face {}: {} idle too long, closing", self.index, conn.peer);
+                log::debug!("ws face {}: {} idle too long, closing", self.index, conn.who());
                 conn.goodbye(CloseCode::Away, "idle");
             }
             Close::Evicted => {
-                log::debug!("ws face {}: full, evicting {} (idle longest)", self.index, conn.peer);
+                log::debug!("ws face {}: full, evicting {} (idle longest)", self.index, conn.who());
                 conn.goodbye(CloseCode::Again, "full");
             }
             Close::Protocol | Close::Io => {}

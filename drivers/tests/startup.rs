@@ -86,10 +86,11 @@ fn logs_name_peers_by_address_and_summaries_show_rates() {
     copy_dir(&vectors(), &a);
     let port = free_port();
     let server = Pub::spawn(&a, &["--bind", "127.0.0.1", &port.to_string(), "--summary", "1"]);
-    let client = Pub::spawn(&b, &["-v", "-ro", "in", &format!("ws://127.0.0.1:{port}")]);
+    let client = Pub::spawn(&b, &["-v", "-ro", "in", "--log-format=json", &format!("ws://127.0.0.1:{port}")]);
     assert!(wait_until(PATIENCE, || same_logs(&a, &b)), "B did not catch up");
     std::thread::sleep(Duration::from_millis(1200));
     assert!(client.stop() && server.stop());
+    // The server's log, in text.
     let log = std::fs::read_to_string(a.with_extension("log")).expect("server log");
     let up = format!("ws server 127.0.0.1:{port}, peer 127.0.0.1:");
     assert!(log.lines().any(|l| l.contains(&up) && l.ends_with(": up")), "{log}");
@@ -97,10 +98,21 @@ fn logs_name_peers_by_address_and_summaries_show_rates() {
     assert!(!log.contains("peer#") && !log.contains("FaceId("), "{log}");
     let summary = log.lines().find(|l| l.contains("summary: ")).expect("a summary line");
     assert!(summary.contains(" entries (") && summary.contains("/s) out "), "{summary}");
-    // -v traces packets, named by the peer's address.
+    // The client's, in JSON: one object per line, with fields; -v traces packets named by
+    // the peer's address, and nothing from the libraries underneath.
     let log = std::fs::read_to_string(b.with_extension("log")).expect("client log");
-    let peer = format!("ws client ws://127.0.0.1:{port}, peer 127.0.0.1:{port}");
-    assert!(log.lines().any(|l| l.contains("packet] rx ") && l.contains(&peer)), "{log}");
-    assert!(log.contains("role in,"), "{log}");
-    assert!(!log.contains("tungstenite"), "library traces leaked into -v: {log}");
+    let lines: Vec<serde_json::Value> =
+        log.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let server_addr = format!("127.0.0.1:{port}");
+    assert!(lines.iter().any(|v| v["event"] == "up" && v["peer"] == server_addr.as_str()), "{log}");
+    let peer = format!("ws client ws://{server_addr}, peer {server_addr}");
+    let traced = |v: &serde_json::Value| {
+        v["target"] == "packet" && v["msg"].as_str().is_some_and(|m| m.contains(&peer))
+    };
+    assert!(lines.iter().any(traced), "{log}");
+    let summary = lines.iter().find(|v| v["feeds"].is_u64()).expect("a summary line");
+    assert_eq!(summary["feeds"], 2, "{summary}");
+    assert!(summary["entries_per_s"].is_f64() && summary["packets_in"].is_u64(), "{summary}");
+    assert!(lines.iter().any(|v| v["msg"].as_str().is_some_and(|m| m.contains("role in,"))), "{log}");
+    assert!(lines.iter().all(|v| v["target"] != "tungstenite::protocol"), "{log}");
 }

@@ -229,7 +229,7 @@ fn publish(data: &Path, key: &Keypair, content: &[u8], chain: bool) -> Result<St
         StoreError::Locked { .. } => {
             fail(format!("{e}; stop the pub first, or publish into another directory and let it replicate"))
         }
-        e => fail(e),
+        e => fail(format!("data directory {}: {e}", data.display())),
     })?;
     inspect::report_notes(store.open_report());
     let fid = key.feed_id();
