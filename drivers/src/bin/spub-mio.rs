@@ -75,7 +75,7 @@ struct Cli {
     bind: String,
 
     /// Also connect to this ws:// URL (repeatable)
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = parse_ws_url)]
     connect: Vec<String>,
 
     /// UDP unicast face without CRC, e.g. 0.0.0.0:5001,192.0.2.7:5001 (repeatable)
@@ -109,8 +109,8 @@ struct Cli {
     #[arg(long, value_name = "POLICY", value_enum, default_value_t = Fsync::Batched)]
     fsync: Fsync,
 
-    /// Seconds between summary log lines (totals and rates)
-    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Seconds between summary log lines (totals and rates); 0 counts as 1
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
     summary: u64,
 
     /// error, warn, info, debug, trace or off; or a list of TARGET=LEVEL (RUST_LOG overrides it)
@@ -170,14 +170,14 @@ fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args, cl
             Fsync::Every => Durability::EveryWrite,
             Fsync::Batched => BATCHED,
         },
-        summary_every: Duration::from_secs(c.summary),
+        summary_every: Duration::from_secs(c.summary.max(1)),
     };
     match c.uri_or_port {
         Some(t) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => {
             let port: u16 = t.parse().map_err(|_| invalid(format!("port {t} is out of range (1-65535)")))?;
             cfg.listen = Some(resolve(&format!("{}:{port}", bracket(&c.bind))).map_err(invalid)?);
         }
-        Some(t) if t.starts_with("ws://") => cfg.connect.insert(0, t),
+        Some(t) if t.starts_with("ws://") => cfg.connect.insert(0, parse_ws_url(&t).map_err(invalid)?),
         Some(t) => return Err(invalid(format!("'{t}' is neither a port number nor a ws:// URL"))),
         // spub.py's default, kept unless the options already name a face (e.g. UDP only).
         None if cfg.connect.is_empty()
@@ -206,6 +206,14 @@ fn resolve(s: &str) -> Result<SocketAddr, String> {
     match s.to_socket_addrs() {
         Ok(mut a) => a.next().ok_or_else(|| format!("address '{s}' resolves to nothing")),
         Err(e) => Err(format!("bad address '{s}': {e}")),
+    }
+}
+
+fn parse_ws_url(v: &str) -> Result<String, String> {
+    let host = v.strip_prefix("ws://").map(|rest| rest.split(['/', ':']).next().unwrap_or_default());
+    match host {
+        Some(h) if !h.is_empty() => Ok(v.to_owned()),
+        _ => Err("expected ws://HOST[:PORT][/PATH] (wss:// needs a proxy in front)".to_owned()),
     }
 }
 
@@ -366,7 +374,11 @@ mod tests {
         assert!(err(&["--udp", "127.0.0.1:1"]).contains("LOCAL,PEER"));
         assert!(err(&["--kiss", "/dev/x@fast"]).contains("baud"));
         assert!(err(&["--fsync", "never"]).contains("never"));
-        assert!(err(&["--summary", "0"]).contains('0'));
+        assert!(err(&["--summary", "-1"]).contains("-1"));
+        assert_eq!(ok(&["--summary", "0"]).cfg.summary_every, Duration::from_secs(1));
+        assert!(err(&["--connect", "wss://h"]).contains("ws://HOST"));
+        assert!(err(&["--connect", "ws://"]).contains("ws://HOST"));
+        assert!(err(&["ws://:80"]).contains("ws://HOST"));
         assert!(err(&["--log-level", "loud"]).contains("unknown log level 'loud'"));
         assert!(err(&["--log-format", "xml"]).contains("xml"));
         assert!(err(&["--max", "3"]).contains("--max"));
