@@ -10,15 +10,19 @@
 //! * a single-dash long option, or any unambiguous prefix of it: `-role`, `-rol`, `-r`;
 //! * the same with its value after `=`: `-role=in`, `-ro=in` (Python 3.12 and later);
 //! * one-letter options in a cluster, the last one taking the rest or the next argument as its
-//!   value: `-vd DIR`, `-vdDIR`, `-d=DIR`, `-vd=DIR` (clap handles these natively);
-//! * a value that looks like a negative number after an option: `-d -1`.
+//!   value: `-vd DIR`, `-vdDIR`, `-d=DIR`, `-vd=DIR` (clap handles these natively; for the
+//!   last one Python 3.11 keeps the `=` in the value, 3.12 and later drop it, as clap does);
+//! * a value that looks like a negative number after an option, or as the positional: `-d -1`
+//!   (the binaries set clap's `allow_negative_numbers` on those arguments).
 //!
 //! [`normalise`] rewrites only the first two forms, into clap's `--role` and `--role=in`, and
 //! leaves everything else to clap. It walks argv as argparse does: a value given to an
 //! option is never rewritten, nor is anything after `--`. A one-letter option keeps its
 //! meaning when it is written alone (`-s` stays `-s`, as argparse prefers an exact match),
 //! and an argument that is the prefix of two single-dash long options is an error, as in
-//! argparse. Double-dash options are clap's own; clap also accepts their unambiguous
+//! argparse. Where argparse would find both a one-letter option with an attached value and a
+//! long option by prefix, and so call the argument ambiguous, the long option wins: this
+//! lets the newer frontier.py's `-st` (for `-stat`) work next to the older `-s`. Double-dash options are clap's own; clap also accepts their unambiguous
 //! prefixes (`--he` for `--help`), as argparse does.
 
 use std::ffi::OsString;

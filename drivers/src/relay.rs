@@ -151,6 +151,13 @@ fn open_store(cfg: &RelayConfig) -> io::Result<FsStore> {
     let created = created.map(Path::to_path_buf);
     let opened = FsStore::open(data, FsConfig { durability: cfg.durability, ..FsConfig::default() });
     opened.map_err(|e| {
+        if !data.is_dir() {
+            // Creating it failed: there is nothing to remove, and nothing to call read-only.
+            if let StoreError::Io(e) = e {
+                return context(e, format!("cannot create data directory {}", data.display()));
+            }
+            return store_error(data, e);
+        }
         if let Some(dir) = &created {
             if let Err(rm) = std::fs::remove_dir_all(dir) {
                 log::warn!("could not remove {} again: {rm}", dir.display());
@@ -530,7 +537,8 @@ mod tests {
             durability: Durability::EveryWrite,
             summary_every: Duration::from_secs(60),
         };
-        assert!(open_store(&cfg).is_err());
+        let Err(e) = open_store(&cfg) else { panic!("a data directory below a file opened") };
+        assert!(e.to_string().starts_with("cannot create data directory "), "{e}");
         assert!(tmp.path().join("file").is_file());
         cfg.data = tmp.path().join("a/b/data");
         drop(open_store(&cfg).unwrap());

@@ -116,3 +116,22 @@ fn logs_name_peers_by_address_and_summaries_show_rates() {
     assert!(lines.iter().any(|v| v["msg"].as_str().is_some_and(|m| m.contains("role in,"))), "{log}");
     assert!(lines.iter().all(|v| v["target"] != "tungstenite::protocol"), "{log}");
 }
+
+#[test]
+fn a_read_only_data_directory_is_named_as_such() {
+    use std::os::unix::fs::PermissionsExt;
+    if rustix::process::geteuid().is_root() {
+        // Permission bits do not stop root; relay's unit tests cover the message.
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+    let out = spub(&["-d", utf8(&data), "--udp", "127.0.0.1:0,127.0.0.1:9"]);
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod back");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.matches("is not writable").count(), 1, "{err}");
+    assert!(err.contains(utf8(&data)), "{err}");
+}
