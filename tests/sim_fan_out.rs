@@ -10,13 +10,13 @@ use tinyssb::store::Store;
 use tinyssb::time::{Duration, Instant};
 
 #[test]
-fn fifty_fresh_clients_finish_together() {
-    const CLIENTS: usize = 50;
+fn thirty_fresh_clients_finish_together() {
+    const CLIENTS: usize = 30;
     let seed = seed(41);
     let mut sim = Sim::new(seed);
     let corpus = populated_store(&mut sim.rng, 0, 20, 5, 20, 600);
     let want: Vec<_> = {
-        let mut c = corpus.clone();
+        let c = corpus.clone();
         let mut fids = c.feeds();
         fids.sort();
         fids.into_iter().map(|f| (f, c.frontier(&f).map(|x| x.seq))).collect()

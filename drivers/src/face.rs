@@ -207,6 +207,12 @@ pub trait Face {
     /// requests (a websocket server serves it over plain HTTP). Called about once a second.
     fn set_status(&mut self, _status: &Arc<crate::status::Status>) {}
 
+    /// Where `peer` is, for logs: the remote socket address of a connection or the address
+    /// datagrams go to. `None` when the face has no such address or `peer` is gone.
+    fn peer_addr(&self, _peer: PeerId) -> Option<String> {
+        None
+    }
+
     /// The engine accepted a packet from `peer` (it was not dropped as invalid): the peer is
     /// alive as far as an idle cut is concerned. Packets the engine drops do not count.
     fn note_valid(&mut self, _peer: PeerId) {}

@@ -57,7 +57,8 @@ fn describe_found(note: &OpenNote) -> String {
     }
 }
 
-fn describe_note(note: &OpenNote) -> String {
+/// Describes what opening the store for writing skipped or repaired.
+pub fn describe_note(note: &OpenNote) -> String {
     match note {
         OpenNote::Skipped { path, reason } => format!("skipped {}: {reason}", path.display()),
         OpenNote::RemovedTemp(fid) => format!("feed {fid}: removed leftover frontier.tmp"),

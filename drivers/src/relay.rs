@@ -6,9 +6,10 @@
 //! flush the faces once (batched writes), then log the engine's events. The store is synced at
 //! least once a second and on shutdown.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use mio::{Events, Poll};
 use tinyssb::node::{Admission, Config as NodeConfig, Event, FaceId, FaceKind, Node, Role};
 use tinyssb::stats::DropReason;
 use tinyssb::store::fs::{Durability, FsConfig, FsStore};
-use tinyssb::store::Store;
+use tinyssb::store::{Store, StoreError};
 
 use crate::face::{face_of, Dest, Face, FaceEvent, PeerId, PEER_ID_BITS};
 use crate::kiss::{KissConfig, KissFace};
@@ -55,6 +56,10 @@ pub struct RelayConfig {
     pub summary_every: Duration,
     /// Access lists and limits handed to the engine.
     pub admission: Admission,
+    /// Most bytes of output queued for one connection (see `tinyssb::node::Config`).
+    pub max_queue_per_conn: usize,
+    /// Most bytes of output queued for all connections together.
+    pub max_queue_total: usize,
 }
 
 /// Rounds of transmit-and-flush per loop turn before readiness is polled again.
@@ -90,17 +95,27 @@ fn build_faces(cfg: &RelayConfig) -> io::Result<Vec<Slot>> {
         ..WsConfig::default()
     };
     if let Some(addr) = cfg.listen {
-        let face = WsServer::bind(slots.len(), addr, ws)?;
-        slots.push(Slot { face: Box::new(face), kind: FaceKind::Reliable, name: format!("ws://{addr}") });
+        let face = WsServer::bind(slots.len(), addr, ws)
+            .map_err(|e| context(e, format!("websocket server: cannot listen on {addr}")))?;
+        slots.push(Slot {
+            face: Box::new(face),
+            kind: FaceKind::Reliable,
+            name: format!("ws server {addr}"),
+        });
     }
     for url in &cfg.connect {
-        let face = WsClient::new(slots.len(), url, ws, Backoff::default())
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        slots.push(Slot { face: Box::new(face), kind: FaceKind::Reliable, name: url.clone() });
+        let face = WsClient::new(slots.len(), url, ws, Backoff::default()).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("'{url}' is not a ws://HOST[:PORT][/PATH] URL"),
+            )
+        })?;
+        slots.push(Slot { face: Box::new(face), kind: FaceKind::Reliable, name: format!("ws client {url}") });
     }
     for (bind, peer) in &cfg.udp {
         let face =
-            UdpFace::unicast(slots.len(), *bind, *peer, UdpConfig { crc: false, ..UdpConfig::default() })?;
+            UdpFace::unicast(slots.len(), *bind, *peer, UdpConfig { crc: false, ..UdpConfig::default() })
+                .map_err(|e| context(e, format!("udp: cannot bind {bind}")))?;
         slots.push(Slot {
             face: Box::new(face),
             kind: FaceKind::Broadcast,
@@ -108,11 +123,18 @@ fn build_faces(cfg: &RelayConfig) -> io::Result<Vec<Slot>> {
         });
     }
     for group in &cfg.multicast {
-        let face = UdpFace::multicast(slots.len(), *group, Ipv4Addr::UNSPECIFIED, UdpConfig::default())?;
-        slots.push(Slot { face: Box::new(face), kind: FaceKind::Broadcast, name: format!("mc {group}") });
+        let face = UdpFace::multicast(slots.len(), *group, Ipv4Addr::UNSPECIFIED, UdpConfig::default())
+            .map_err(|e| context(e, format!("udp multicast: cannot join {group}")))?;
+        slots.push(Slot {
+            face: Box::new(face),
+            kind: FaceKind::Broadcast,
+            name: format!("udp multicast {group}"),
+        });
     }
     for (path, baud) in &cfg.kiss {
-        let port = SerialPort::open(path, *baud)?;
+        let port = SerialPort::open(path, *baud).map_err(|e| {
+            context(e, format!("kiss: cannot open serial device {} at {baud} baud", path.display()))
+        })?;
         let face = KissFace::new(port, slots.len(), KissConfig::default());
         slots.push(Slot {
             face: Box::new(face),
@@ -123,26 +145,97 @@ fn build_faces(cfg: &RelayConfig) -> io::Result<Vec<Slot>> {
     Ok(slots)
 }
 
+/// `e` with `what` failed in front of its own message, keeping its kind.
+fn context(e: io::Error, what: String) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+/// Opens (creating if needed) the data directory. If opening fails, whatever this call
+/// created is removed again, so a failed start leaves nothing behind.
+fn open_store(cfg: &RelayConfig) -> io::Result<FsStore> {
+    let data = &cfg.data;
+    // The outermost directory of the path that does not exist yet.
+    let created = data.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).last();
+    let created = created.map(Path::to_path_buf);
+    let opened = FsStore::open(data, FsConfig { durability: cfg.durability, ..FsConfig::default() });
+    opened.map_err(|e| {
+        if !data.is_dir() {
+            // Creating it failed: there is nothing to remove, and nothing to call read-only.
+            if let StoreError::Io(e) = e {
+                return context(e, format!("cannot create data directory {}", data.display()));
+            }
+            return store_error(data, e);
+        }
+        if let Some(dir) = &created {
+            if let Err(rm) = std::fs::remove_dir_all(dir) {
+                log::warn!("could not remove {} again: {rm}", dir.display());
+            }
+        }
+        store_error(data, e)
+    })
+}
+
+/// Says what went wrong with the data directory and what to do about it.
+fn store_error(data: &Path, e: StoreError) -> io::Error {
+    let dir = data.display();
+    match e {
+        StoreError::Io(e)
+            if matches!(e.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem) =>
+        {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "data directory {dir} is not writable ({e}): the pub stores what it receives there; \
+                     give its user write access, or inspect the directory read-only with 'frontier -d {dir}'"
+                ),
+            )
+        }
+        StoreError::Io(e) => io::Error::new(e.kind(), format!("data directory {dir}: {e}")),
+        e @ StoreError::Locked { .. } => io::Error::other(e.to_string()),
+        e => io::Error::other(format!("data directory {dir}: {e}")),
+    }
+}
+
+/// The role as the command line spells it.
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::In => "in",
+        Role::Out => "out",
+        Role::InOut => "inout",
+    }
+}
+
 /// Runs the pub until `stop` is set (by a signal handler). Returns after persisting the store.
 pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
     let start = Instant::now();
     let clock = || tinyssb::time::Instant(u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX));
 
-    std::fs::create_dir_all(&cfg.data)?;
-    let store = FsStore::open(&cfg.data, FsConfig { durability: cfg.durability, ..FsConfig::default() })
-        .map_err(|e| io::Error::other(format!("opening {}: {e}", cfg.data.display())))?;
-    for note in store.open_report() {
-        log::warn!("data directory: {note:?}");
-    }
-    let node_cfg = NodeConfig { role: cfg.role, admission: cfg.admission.clone(), ..NodeConfig::default() };
-    let mut node = Node::new(node_cfg, store, clock());
-    log::info!("spub-mio: data {}, role {:?}, {} feeds", cfg.data.display(), cfg.role, node.goset().len());
-
+    // Sockets and devices first: a bad address or a missing device must fail the start
+    // before the data directory is created.
     crate::ws::raise_fd_limit(cfg.max_conns as u64 + 64);
     let mut poll = Poll::new()?;
     let mut slots = build_faces(cfg)?;
+    let store = open_store(cfg)?;
+    for note in store.open_report() {
+        log::warn!("data directory {}: {}", cfg.data.display(), crate::inspect::describe_note(note));
+    }
+    let node_cfg = NodeConfig {
+        role: cfg.role,
+        admission: cfg.admission.clone(),
+        max_queued_per_face: cfg.max_queue_per_conn,
+        max_queued_total: cfg.max_queue_total,
+        ..NodeConfig::default()
+    };
+    let mut node = Node::new(node_cfg, store, clock());
+    log::info!(
+        "spub-mio {}: data {}, role {}, {} feeds",
+        env!("CARGO_PKG_VERSION"),
+        cfg.data.display(),
+        role_name(cfg.role),
+        node.goset().len()
+    );
     for (index, s) in slots.iter_mut().enumerate() {
-        s.face.register(poll.registry())?;
+        s.face.register(poll.registry()).map_err(|e| context(e, format!("{}: cannot register", s.name)))?;
         log::info!("face {index}: {}", s.name);
     }
 
@@ -153,6 +246,8 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
 
     let mut events = Events::with_capacity(1024);
     let mut face_events: Vec<FaceEvent> = Vec::new();
+    let mut peers = Peers::default();
+    let mut totals = Totals::new(&mut node);
     let mut last_sync = Instant::now();
     let mut last_summary = Instant::now();
     // Set when the last turn stopped moving output before it was done: poll without sleeping.
@@ -179,7 +274,7 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
             if let Some(s) = slots.get_mut(index) {
                 face_events.clear();
                 s.face.on_ready(poll.registry(), ev, &mut face_events);
-                deliver_one(&mut node, s, index, &mut face_events, clock());
+                deliver_one(&mut node, s, index, &mut face_events, clock(), &mut peers);
             }
         }
         let real_now = Instant::now();
@@ -187,7 +282,7 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
             if s.face.next_deadline().is_some_and(|d| d <= real_now) {
                 face_events.clear();
                 s.face.on_deadline(poll.registry(), real_now, &mut face_events);
-                deliver_one(&mut node, s, index, &mut face_events, clock());
+                deliver_one(&mut node, s, index, &mut face_events, clock(), &mut peers);
             }
         }
         let now = clock();
@@ -204,7 +299,7 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
                 let (index, peer) = split_face(tx.face);
                 match slots.get_mut(index) {
                     Some(s) => {
-                        log::trace!("tx {} {}", s.name, tinyssb::ids::to_hex(tx.packet.as_slice()));
+                        log::trace!(target: "packet", "tx {} {}", peers.name(tx.face, &s.name), brief(tx.packet.as_slice()));
                         s.face.send(Dest::Peer(peer), tx.packet.as_slice());
                     }
                     None => node.handle_send_dropped(clock(), tx.face, tx.packet.len()),
@@ -215,7 +310,7 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
                 face_events.clear();
                 s.face.flush(poll.registry(), &mut face_events);
                 reported |= !face_events.is_empty();
-                deliver_one(&mut node, s, index, &mut face_events, clock());
+                deliver_one(&mut node, s, index, &mut face_events, clock(), &mut peers);
             }
             if !sent && !reported {
                 break;
@@ -223,11 +318,11 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
             spin = round + 1 == MAX_TRANSMIT_ROUNDS;
         }
         while let Some(event) = node.poll_event() {
-            log_event(&event);
+            log_event(&event, &peers);
         }
         if last_sync.elapsed() >= Duration::from_secs(1) {
             if let Err(e) = node.store_mut().sync() {
-                log::error!("sync failed: {e}");
+                log::error!("data directory {}: sync failed: {e}", cfg.data.display());
             }
             last_sync = Instant::now();
         }
@@ -236,14 +331,37 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
             last_status = Instant::now();
         }
         if last_summary.elapsed() >= cfg.summary_every {
-            log_summary(&mut node, &slots);
+            log_summary(&mut node, &slots, &mut totals);
             last_summary = Instant::now();
         }
     }
     log::info!("spub-mio: stopping, persisting the store");
-    node.store_mut().sync().map_err(|e| io::Error::other(e.to_string()))?;
-    log_summary(&mut node, &slots);
+    node.store_mut().sync().map_err(|e| {
+        io::Error::other(format!("data directory {}: final sync failed: {e}", cfg.data.display()))
+    })?;
+    log_summary(&mut node, &slots, &mut totals);
     Ok(())
+}
+
+/// The neighbours that are up, by engine face id: how logs name them, and since when.
+#[derive(Default)]
+struct Peers(HashMap<FaceId, (String, String, Instant)>);
+
+impl Peers {
+    /// `face name, peer address` for a neighbour that is up, else the face's name alone.
+    fn name(&self, id: FaceId, face_name: &str) -> String {
+        match self.0.get(&id) {
+            Some((who, _, _)) => who.clone(),
+            None => face_name.to_owned(),
+        }
+    }
+}
+
+/// A packet for a trace line: its length and its first 32 bytes in hex.
+fn brief(pkt: &[u8]) -> String {
+    let head = tinyssb::ids::to_hex(pkt.get(..32).unwrap_or(pkt));
+    let more = if pkt.len() > 32 { ".." } else { "" };
+    format!("{}B {head}{more}", pkt.len())
 }
 
 /// Hands one face's events to the node. A packet the node did not drop counts as the peer's
@@ -254,29 +372,52 @@ fn deliver_one(
     index: usize,
     events: &mut Vec<FaceEvent>,
     now: tinyssb::time::Instant,
+    peers: &mut Peers,
 ) {
     for ev in events.drain(..) {
         match ev {
             FaceEvent::Up(peer) => {
-                log::info!("face {index}: {peer} up");
-                node.handle_face_up(now, engine_face(index, peer), slot.kind);
+                let id = engine_face(index, peer);
+                let addr = slot.face.peer_addr(peer);
+                let who = match &addr {
+                    Some(addr) if matches!(slot.kind, FaceKind::Reliable) => {
+                        format!("{}, peer {addr}", slot.name)
+                    }
+                    _ => slot.name.clone(),
+                };
+                let addr = addr.unwrap_or_default();
+                log::info!(face = slot.name.as_str(), peer = addr.as_str(), event = "up"; "{who}: up");
+                peers.0.insert(id, (who, addr, Instant::now()));
+                node.handle_face_up(now, id, slot.kind);
             }
             FaceEvent::Down(peer) => {
-                log::info!("face {index}: {peer} down");
-                node.handle_face_down(now, engine_face(index, peer));
+                let id = engine_face(index, peer);
+                match peers.0.remove(&id) {
+                    Some((who, addr, since)) => {
+                        let (up_for, secs) = (human(since.elapsed()), since.elapsed().as_secs_f64());
+                        log::info!(
+                            face = slot.name.as_str(), peer = addr.as_str(), event = "down", secs;
+                            "{who}: down after {up_for}"
+                        )
+                    }
+                    None => log::info!(face = slot.name.as_str(), event = "down"; "{}: down", slot.name),
+                }
+                node.handle_face_down(now, id);
             }
             FaceEvent::Packet(peer, bytes) => {
-                log::trace!("rx face {index} {peer} {}", tinyssb::ids::to_hex(&bytes));
+                let id = engine_face(index, peer);
+                log::trace!(target: "packet", "rx {} {}", peers.name(id, &slot.name), brief(&bytes));
                 let dropped = node.stats().dropped_total();
-                node.handle_packet(now, engine_face(index, peer), &bytes);
+                node.handle_packet(now, id, &bytes);
                 if node.stats().dropped_total() == dropped {
                     slot.face.note_valid(peer);
                 }
             }
             FaceEvent::Flushed(peer, bytes) => node.handle_flushed(now, engine_face(index, peer), bytes),
             FaceEvent::SendDropped(peer, bytes) => {
-                log::debug!("face {index}: {bytes} bytes to {peer} dropped");
-                node.handle_send_dropped(now, engine_face(index, peer), bytes);
+                let id = engine_face(index, peer);
+                log::debug!("{}: {bytes} bytes of output dropped", peers.name(id, &slot.name));
+                node.handle_send_dropped(now, id, bytes);
             }
         }
     }
@@ -296,14 +437,27 @@ fn publish_status(builder: &mut Option<StatusBuilder>, node: &Node<FsStore>, slo
     }
 }
 
-fn log_event(event: &Event) {
+/// A duration for people: `850 ms`, `12.5 s`, `3 min 20 s`, `2 h 5 min`.
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => format!("{} ms", d.as_millis()),
+        1..=59 => format!("{:.1} s", d.as_secs_f64()),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+fn log_event(event: &Event, peers: &Peers) {
     match event {
         Event::FeedAdded(fid) => log::info!("feed added {fid}"),
         Event::EntryStored { fid, seq } => log::debug!("entry {fid}:{seq} stored"),
         Event::ChainComplete { fid, seq } => log::debug!("sidechain {fid}:{seq} complete"),
-        Event::PeerInSync(face) => log::debug!("peer {face:?} in sync"),
-        Event::Dropped { face, reason } => log::debug!("dropped packet from {face:?}: {}", reason.name()),
-        Event::StoreFailed(e) => log::error!("store: {e}"),
+        Event::PeerInSync(face) => log::debug!("{}: in sync", peers.name(*face, "a gone peer")),
+        Event::Dropped { face, reason } => {
+            log::debug!("{}: packet dropped, {}", peers.name(*face, "a gone peer"), reason.name())
+        }
+        Event::StoreFailed(e) => log::error!("data directory write failed: {e}"),
         Event::Quarantined { fid, from, kept } => match kept {
             Some(path) => log::warn!(
                 "feed {fid}: stored entry {from} failed its check (damaged disk?); it and all after it \
@@ -316,18 +470,53 @@ fn log_event(event: &Event) {
         Event::Refused { face, fid, reason } => match reason {
             // Ids arrive in GOset packets anyone can send: not worth more than a debug line.
             DropReason::Denied | DropReason::NotAllowed => {
-                log::debug!("refused feed {fid} from {face:?}: {}", reason.name())
+                log::debug!("refused feed {fid} from {}: {}", peers.name(*face, "a gone peer"), reason.name())
             }
-            _ => log::info!("refused an entry of feed {fid} from {face:?}: {}", reason.name()),
+            _ => log::info!(
+                "refused an entry of feed {fid} from {}: {}",
+                peers.name(*face, "a gone peer"),
+                reason.name()
+            ),
         },
     }
 }
 
-fn log_summary(node: &mut Node<FsStore>, slots: &[Slot]) {
-    let fids = node.store().feeds();
-    let entries: u64 = fids.iter().filter_map(|f| node.store().frontier(f)).map(|f| u64::from(f.seq.0)).sum();
-    let st = node.stats().clone();
+/// The counters at the last summary, for the rates in the next one.
+struct Totals {
+    at: Instant,
+    entries: u64,
+    packets_in: u64,
+    packets_out: u64,
+}
+
+impl Totals {
+    fn new(node: &mut Node<FsStore>) -> Totals {
+        let st = node.stats();
+        let (packets_in, packets_out) = (st.packets_in, st.packets_out);
+        Totals { at: Instant::now(), entries: entry_count(node), packets_in, packets_out }
+    }
+}
+
+fn entry_count(node: &Node<FsStore>) -> u64 {
+    let store = node.store();
+    store.feeds().iter().filter_map(|f| store.frontier(f)).map(|f| u64::from(f.seq.0)).sum()
+}
+
+/// One line: totals, and rates since the last summary.
+fn log_summary(node: &mut Node<FsStore>, slots: &[Slot], last: &mut Totals) {
+    let now = Totals::new(node);
+    let secs = now.at.duration_since(last.at).as_secs_f64().max(0.001);
+    let rate = |new: u64, old: u64| new.saturating_sub(old) as f64 / secs;
+    let st = node.stats();
     let peers: usize = slots.iter().map(|s| s.face.peers().len()).sum();
+    let feeds = node.store().feeds().len();
+    let unconfirmed = node.goset().unconfirmed().len();
+    let (entries_per_s, in_per_s, out_per_s) = (
+        rate(now.entries, last.entries),
+        rate(now.packets_in, last.packets_in),
+        rate(now.packets_out, last.packets_out),
+    );
+    let (chunks_in, dropped) = (st.chunks_in, st.dropped_total());
     let reasons: Vec<String> = DropReason::ALL
         .iter()
         .filter(|r| st.dropped(**r) > 0)
@@ -335,17 +524,16 @@ fn log_summary(node: &mut Node<FsStore>, slots: &[Slot]) {
         .collect();
     let why = if reasons.is_empty() { String::new() } else { format!(" ({})", reasons.join(", ")) };
     log::info!(
-        "summary: {} feeds (+{} unconfirmed ids), {} entries, {} chunks in, {} peers, packets in {} out {}, dropped {}{}",
-        fids.len(),
-        node.goset().unconfirmed().len(),
-        entries,
-        st.chunks_in,
-        peers,
-        st.packets_in,
-        st.packets_out,
-        st.dropped_total(),
-        why
+        feeds, unconfirmed, entries = now.entries, entries_per_s, chunks_in, peers, packets_in = now.packets_in,
+        packets_in_per_s = in_per_s, packets_out = now.packets_out, packets_out_per_s = out_per_s, dropped;
+        "summary: {feeds} feeds (+{unconfirmed} unconfirmed ids), {} entries ({entries_per_s:.1}/s), \
+         {chunks_in} chunks in, {peers} peers, packets in {} ({in_per_s:.1}/s) out {} ({out_per_s:.1}/s), \
+         dropped {dropped}{why}",
+        now.entries,
+        now.packets_in,
+        now.packets_out,
     );
+    *last = now;
 }
 
 #[cfg(test)]
@@ -364,5 +552,56 @@ mod tests {
                 assert!(seen.insert(id), "{id:?} handed out twice");
             }
         }
+    }
+
+    #[test]
+    fn durations_and_packets_read_well() {
+        assert_eq!(human(Duration::from_millis(850)), "850 ms");
+        assert_eq!(human(Duration::from_millis(12_500)), "12.5 s");
+        assert_eq!(human(Duration::from_secs(200)), "3 min 20 s");
+        assert_eq!(human(Duration::from_secs(7500)), "2 h 5 min");
+        assert_eq!(brief(&[1, 2]), "2B 0102");
+        assert_eq!(brief(&[0xab; 40]), format!("40B {}..", "ab".repeat(32)));
+    }
+
+    #[test]
+    fn data_directory_errors_name_the_directory() {
+        let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+        let e = store_error(Path::new("/srv/pub"), StoreError::Io(denied));
+        assert!(e.to_string().starts_with("data directory /srv/pub is not writable"), "{e}");
+        assert!(e.to_string().contains("frontier -d /srv/pub"), "{e}");
+        let e = store_error(Path::new("/srv/pub"), StoreError::Corrupt("x".into()));
+        assert!(e.to_string().starts_with("data directory /srv/pub: "), "{e}");
+    }
+
+    #[test]
+    fn a_failed_start_removes_the_directories_it_created() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A file where the data directory's parent should be: opening fails after nothing
+        // was created, and the file stays.
+        std::fs::write(tmp.path().join("file"), b"x").unwrap();
+        let mut cfg = RelayConfig {
+            data: tmp.path().join("file/data"),
+            role: Role::InOut,
+            listen: None,
+            connect: vec![],
+            udp: vec![],
+            multicast: vec![],
+            kiss: vec![],
+            max_conns: 1,
+            idle_timeout: Duration::ZERO,
+            max_per_ip: 0,
+            durability: Durability::EveryWrite,
+            summary_every: Duration::from_secs(60),
+            admission: Admission::default(),
+            max_queue_per_conn: 1 << 18,
+            max_queue_total: 1 << 26,
+        };
+        let Err(e) = open_store(&cfg) else { panic!("a data directory below a file opened") };
+        assert!(e.to_string().starts_with("cannot create data directory "), "{e}");
+        assert!(tmp.path().join("file").is_file());
+        cfg.data = tmp.path().join("a/b/data");
+        drop(open_store(&cfg).unwrap());
+        assert!(cfg.data.is_dir());
     }
 }

@@ -287,6 +287,10 @@ impl Face for UdpFace {
         vec![UDP_PEER]
     }
 
+    fn peer_addr(&self, _peer: PeerId) -> Option<String> {
+        Some(self.dest.to_string())
+    }
+
     fn stats(&self) -> &FaceStats {
         &self.stats
     }

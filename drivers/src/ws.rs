@@ -185,6 +185,11 @@ struct Conn {
 const MAX_LINGER: usize = 64 * 1024;
 
 impl Conn {
+    /// The connection for logs: the remote address when known, else the peer id.
+    fn who(&self) -> String {
+        self.addr.map_or_else(|| self.peer.to_string(), |a| format!("peer {a}"))
+    }
+
     fn is_open(&self) -> bool {
         matches!(self.stage, Stage::Open(_))
     }
@@ -752,11 +757,11 @@ impl WsServer {
         let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else { return };
         match why {
             Close::Idle => {
-                log::debug!("ws face {}: {} idle too long, closing", self.index, conn.peer);
+                log::debug!("ws face {}: {} idle too long, closing", self.index, conn.who());
                 conn.goodbye(CloseCode::Away, "idle");
             }
             Close::Evicted => {
-                log::debug!("ws face {}: full, evicting {} (idle longest)", self.index, conn.peer);
+                log::debug!("ws face {}: full, evicting {} (idle longest)", self.index, conn.who());
                 conn.goodbye(CloseCode::Again, "full");
             }
             Close::Protocol | Close::Io | Close::Http => {}
@@ -883,6 +888,11 @@ impl Face for WsServer {
 
     fn peers(&self) -> Vec<PeerId> {
         self.conns.iter().flatten().filter(|c| c.is_open()).map(|c| c.peer).collect()
+    }
+
+    fn peer_addr(&self, peer: PeerId) -> Option<String> {
+        let conn = self.conns.get(self.slot_of(peer)?)?.as_ref()?;
+        conn.addr.map(|a| a.to_string())
     }
 
     fn stats(&self) -> &FaceStats {
@@ -1159,6 +1169,10 @@ impl Face for WsClient {
 
     fn peer_info(&self) -> Vec<PeerInfo> {
         self.conn.iter().filter(|c| c.is_open()).map(Conn::info).collect()
+    }
+
+    fn peer_addr(&self, peer: PeerId) -> Option<String> {
+        self.conn.as_ref().filter(|c| c.peer == peer).and_then(|c| c.addr).map(|a| a.to_string())
     }
 
     fn stats(&self) -> &FaceStats {

@@ -84,6 +84,26 @@ fn frontier_json_digests_match_the_reference() {
 }
 
 #[test]
+fn frontier_py_spellings_and_raw_content() {
+    let (_tmp, data) = sample();
+    let d = data.to_str().unwrap();
+    let stats = ok(FRONTIER, &["-d", d, "-s"]);
+    assert_eq!(ok(FRONTIER, &[&format!("-d={d}"), "-stat"]), stats);
+    assert_eq!(ok(FRONTIER, &[&format!("-d{d}"), "-st"]), stats);
+    let raw = ok(FRONTIER, &["-r", "-d", d]);
+    assert_eq!(ok(FRONTIER, &["-raw", "-d", d]), raw);
+    // Each entry: "#seq", "available/length", the available content in hex (plain48: 48 bytes).
+    let hex = tinyssb::ids::to_hex(b"hello tinySSB");
+    let line =
+        raw.lines().find(|l| l.starts_with("  #1 ") && l.contains(&hex)).unwrap_or_else(|| panic!("{raw}"));
+    assert!(line.contains(" 48/48 "), "{line}");
+    assert!(raw.ends_with(&stats), "{raw}");
+    let out = run(FRONTIER, &["-rs"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("frontier: error: "));
+}
+
+#[test]
 fn frontier_survives_foreign_directory_content() {
     let (_tmp, data) = sample();
     std::fs::write(data.join("README"), b"not a feed").unwrap();

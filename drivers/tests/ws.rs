@@ -623,3 +623,22 @@ fn plain_http_is_answered_on_the_websocket_port_next_to_websocket_peers() {
     assert_eq!(packets(&evs, 1), vec![b"back".to_vec()]);
     assert_eq!(server.peer_info()[0].bytes_in, 10);
 }
+
+#[test]
+fn faces_name_their_peers_by_socket_address() {
+    let mut server = WsServer::bind(0, any_port(), WsConfig::default()).unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut client =
+        WsClient::new(1, &format!("ws://{addr}/"), WsConfig::default(), Backoff::default()).unwrap();
+    let mut h = Harness::new();
+    server.register(h.poll.registry()).unwrap();
+    client.register(h.poll.registry()).unwrap();
+    h.run_until(&mut [&mut server, &mut client], Duration::from_secs(5), |evs| {
+        ups(evs, 0) == 1 && ups(evs, 1) == 1
+    });
+    let (sp, cp) = (server.peers()[0], client.peers()[0]);
+    assert_eq!(client.peer_addr(cp), Some(addr.to_string()));
+    let seen = server.peer_addr(sp).expect("the server knows its client's address");
+    assert!(seen.starts_with("127.0.0.1:") && seen != addr.to_string(), "{seen}");
+    assert_eq!(server.peer_addr(PeerId(sp.0 + 99)), None);
+}

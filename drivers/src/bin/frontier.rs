@@ -1,73 +1,83 @@
 //! `frontier`: inspects a pub's data directory — feeds, entries, content and statistics.
 #![forbid(unsafe_code)]
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::{CommandFactory, FromArgMatches, Parser};
 use serde_json::{json, Value as Json};
 use tinyssb::store::fs::FsStore;
 use tinyssb::store::Store;
 use tinyssb::Seq;
+use tinyssb_drivers::cli;
 use tinyssb_drivers::inspect::{self, DirStats};
 
-const HELP: &str = "\
-Usage: frontier [-d DATAPATH] [-s] [--json] [--digests]
-
+const ABOUT: &str = "\
 Shows the feeds of a tinySSB data directory (one directory per feed, named by
 its 64-hex feed id, holding log.bin and frontier.bin), each entry's content and
-a statistics block in the reference frontier.py's format.
+a statistics block in the reference frontier.py's format.";
 
-Options:
-  -d, --data DATAPATH  data directory (default ./data)
-  -s, --stats          statistics only
-      --json           machine-readable output (includes both digests)
-      --digests        also print digest_full and digest_logical, the
-                       content digests defined by the interoperability vectors
-  -h, --help           this text
+const AFTER: &str = "\
+Examples:
+  frontier -d /srv/pub -s         statistics only
+  frontier -d /srv/pub -raw       every entry's available content in hex
+  frontier -d /srv/pub --json     everything, for scripts
+
+frontier.py's command lines are accepted as its argparse accepts them: -stat,
+-raw and their prefixes (-st, -r), -d DIR, -dDIR and -d=DIR.
 
 The directory is only read: nothing in it is created, written, locked or
 repaired, so frontier works on a read-only directory and next to a running
 pub. A damaged feed is shown as the pub would repair it (a torn log tail
 ignored, a stale frontier.bin re-derived from the log) and the damage is
-reported on stderr, as is every skipped directory entry.
-";
+reported on stderr, as is every skipped directory entry.";
 
+/// frontier.py's single-dash long options and the options they mean here.
+const LEGACY: &[cli::Legacy] = &[("stat", "stats"), ("raw", "raw"), ("help", "help")];
+
+#[derive(Parser, Debug)]
+#[command(name = "frontier", version, about = ABOUT, after_help = AFTER, args_override_self = true, infer_long_args = true)]
 struct Args {
+    /// Data directory
+    #[arg(
+        short = 'd',
+        long = "data",
+        value_name = "DATAPATH",
+        default_value = "./data",
+        allow_negative_numbers = true
+    )]
     data: PathBuf,
+    /// Statistics only (frontier.py: -stat, older versions: -s)
+    #[arg(short = 's', long = "stats", alias = "stat")]
     stats_only: bool,
+    /// Each entry as '#SEQ AVAILABLE/LENGTH HEX': its available content in hex, as frontier.py -raw
+    #[arg(long)]
+    raw: bool,
+    /// Machine-readable output (includes both digests)
+    #[arg(long)]
     json: bool,
+    /// Also print digest_full and digest_logical, the content digests defined by the
+    /// interoperability vectors
+    #[arg(long)]
     digests: bool,
 }
 
-fn parse_args() -> Result<Option<Args>, lexopt::Error> {
-    use lexopt::prelude::*;
-    let mut args = Args { data: PathBuf::from("./data"), stats_only: false, json: false, digests: false };
-    let mut parser = lexopt::Parser::from_env();
-    while let Some(arg) = parser.next()? {
-        match arg {
-            Short('d') | Long("data") => args.data = parser.value()?.into(),
-            Short('s') | Long("stats") => args.stats_only = true,
-            Long("json") => args.json = true,
-            Long("digests") => args.digests = true,
-            Short('h') | Long("help") => return Ok(None),
-            _ => return Err(arg.unexpected()),
-        }
-    }
-    Ok(Some(args))
+/// Parses the command line (without the program name) as frontier.py and this tool accept it.
+fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args, clap::Error> {
+    let cmd = Args::command();
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let argv = cli::normalise(args, &cmd, LEGACY)
+        .map_err(|e| Args::command().error(clap::error::ErrorKind::UnknownArgument, e))?;
+    let matches = cmd.try_get_matches_from(std::iter::once(OsString::from("frontier")).chain(argv))?;
+    Args::from_arg_matches(&matches)
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            print!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("frontier: {e}\nTry 'frontier --help'.");
-            return ExitCode::from(2);
-        }
+    let args = match parse(std::env::args_os().skip(1)) {
+        Ok(a) => a,
+        Err(e) => return cli::usage_exit("frontier", &e),
     };
     match run(&args) {
         Ok(text) => {
@@ -76,7 +86,7 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("frontier: {e}");
+                    eprintln!("frontier: writing the output: {e}");
                     ExitCode::FAILURE
                 }
             }
@@ -107,7 +117,7 @@ fn run(args: &Args) -> Result<String, String> {
     }
     let mut text = String::new();
     if !args.stats_only {
-        text.push_str(&feeds_text(&mut store)?);
+        text.push_str(&feeds_text(&mut store, args.raw)?);
         text.push('\n');
     }
     text.push_str(&stats.render());
@@ -117,7 +127,7 @@ fn run(args: &Args) -> Result<String, String> {
     Ok(text)
 }
 
-fn feeds_text(store: &mut FsStore) -> Result<String, String> {
+fn feeds_text(store: &mut FsStore, raw: bool) -> Result<String, String> {
     let mut text = String::new();
     for (i, fid) in inspect::sorted_feeds(store).iter().enumerate() {
         let Some(front) = store.frontier(fid) else { continue };
@@ -142,6 +152,7 @@ fn feeds_text(store: &mut FsStore) -> Result<String, String> {
         }
         for s in 1..=front.seq.0 {
             match inspect::read_content(store, fid, Seq(s)) {
+                Ok(Some((_, c))) if raw => text.push_str(&raw_line(s, &c)),
                 Ok(Some((_, c))) => text.push_str(&format!("  .{s} {}\n", inspect::render_content(&c))),
                 Ok(None) => text.push_str(&format!("  .{s} (missing)\n")),
                 Err(e) => text.push_str(&format!("  .{s} (unreadable: {e})\n")),
@@ -149,6 +160,13 @@ fn feeds_text(store: &mut FsStore) -> Result<String, String> {
         }
     }
     Ok(text)
+}
+
+/// One entry as frontier.py -raw shows it: `#seq` in a 10-column field, `available/length`
+/// right-aligned in the next 13, then the available content bytes in hex.
+fn raw_line(seq: u32, c: &inspect::Content) -> String {
+    let sizes = format!("{}/{}", c.bytes.len(), c.len);
+    format!("  #{seq:<7}{sizes:>12} {}\n", tinyssb::ids::to_hex(&c.bytes))
 }
 
 fn feeds_json(store: &mut FsStore) -> Result<Json, String> {
@@ -176,4 +194,45 @@ fn feeds_json(store: &mut FsStore) -> Result<Json, String> {
         }));
     }
     Ok(Json::Array(feeds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (data, stats only, raw) after parsing.
+    fn flags(args: &[&str]) -> (String, bool, bool) {
+        let a = parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        (a.data.display().to_string(), a.stats_only, a.raw)
+    }
+
+    /// Forms Python's argparse accepts for frontier.py (-d, -stat, -raw; older: -d, -s).
+    #[test]
+    fn frontier_py_command_lines() {
+        let d = |s: &str, st: bool, r: bool| (s.to_owned(), st, r);
+        assert_eq!(flags(&[]), d("./data", false, false));
+        for stat in ["-s", "-st", "-sta", "-stat", "--stats", "--stat", "--st"] {
+            assert_eq!(flags(&[stat]), d("./data", true, false), "{stat}");
+        }
+        for raw in ["-r", "-ra", "-raw", "--raw"] {
+            assert_eq!(flags(&[raw]), d("./data", false, true), "{raw}");
+        }
+        assert_eq!(flags(&["-stat", "-raw"]), d("./data", true, true));
+        assert_eq!(flags(&["-d=X", "-r"]), d("X", false, true));
+        assert_eq!(flags(&["-dX", "-s"]), d("X", true, false));
+        assert_eq!(flags(&["-d", "X", "-d", "Y"]), d("Y", false, false));
+        // The older frontier.py had -s as a one-letter flag: -sd DIR is -s -d DIR there.
+        assert_eq!(flags(&["-sd", "X"]), d("X", true, false));
+        for bad in [&["-rs"][..], &["-s=1"], &["-raw=1"], &["-d"], &["-x"], &["extra"]] {
+            assert!(parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn raw_lines_line_up_as_in_frontier_py() {
+        let c =
+            inspect::Content { type_byte: 0, len: 48, bytes: vec![0xab; 2], chunks_total: 0, chunks: vec![] };
+        assert_eq!(raw_line(7, &c), "  #7              2/48 abab\n");
+        assert_eq!(raw_line(1234567, &c).find("abab"), Some(23));
+    }
 }

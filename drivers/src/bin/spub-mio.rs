@@ -1,6 +1,7 @@
 //! `spub-mio`: the tinySSB pub. A drop-in for the reference `spub.py`: same options, same data
 //! directory format; plus UDP, multicast and KISS faces.
 
+use std::ffi::OsString;
 use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,191 +11,225 @@ use std::time::Duration;
 
 use std::collections::BTreeSet;
 
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 use tinyssb::node::{Admission, Role};
 use tinyssb::store::fs::Durability;
 use tinyssb::FeedId;
+use tinyssb_drivers::cli::{self, LogFormat};
 use tinyssb_drivers::relay::{run, RelayConfig};
 
-const HELP: &str = "\
-spub-mio: a tinySSB pub (drop-in for spub.py)
+const EXAMPLES: &str = "\
+Examples:
+  spub-mio 8080                                  serve websockets on port 8080, data in ./data
+  spub-mio -d /srv/pub ws://pub.example.org:8080 connect to another pub
+  spub-mio 8080 --mc 224.1.1.1:5000              also speak UDP multicast
+  spub-mio 8080 --kiss /dev/ttyUSB0@115200       also bridge to LoRa over serial KISS
+  spub-mio --udp 0.0.0.0:5001,192.0.2.7:5001     UDP only, no websocket
+  spub-mio -vd /srv/pub -role=out 8080           spub.py's spellings work too
 
-usage: spub-mio [-d DATAPATH] [-role in|inout|out] [-v] [uri_or_port] [options]
+spub.py's command lines are accepted as its argparse accepts them: -role, its
+prefixes (-r, -ro) and -role=VALUE; -d DIR, -dDIR and -d=DIR; combined flags
+such as -vd DIR. Stop with SIGINT or SIGTERM: the pub persists the store and
+exits 0.";
 
-  uri_or_port          a number: serve websockets on that port (e.g. 8080);
-                       a ws:// URL: connect to that pub (reconnects with backoff);
-                       nothing: connect to ws://127.0.0.1:8080 (as spub.py does),
-                       unless --connect, --udp, --mc or --kiss gives another face
-  -d, --data DATAPATH  data directory, created if missing (default ./data);
-                       the same format as spub.py's: one directory per feed.
-                       One writer at a time: the pub locks DATAPATH/.tinyssb.lock
-                       and exits with an error if another pub or tool holds it
-  -role, --role ROLE   in: only fetch; out: only serve; inout: both (default inout)
-  -v, --verbose        trace every packet (same as --log-level trace)
-
-options beyond spub.py:
-  --bind ADDR          address the websocket server listens on (default 0.0.0.0)
-  --connect URL        also connect to this ws:// URL (repeatable)
-  --udp LOCAL,PEER     UDP unicast face, e.g. 0.0.0.0:5001,192.0.2.7:5001 (no CRC)
-  --mc GROUP:PORT      UDP multicast face with CRC32 trailer (e.g. 224.1.1.1:5000)
-  --kiss DEVICE[@BAUD] KISS framing on a serial device (default 115200 baud)
-  --max-conns N        most websocket clients at once (default 1024); when full,
-                       a newcomer evicts the client that has been idle longest
-  --idle-timeout SECS  close websocket clients that send no valid packet for SECS
-                       seconds (default 60; 0: never). Peers holding any feed
-                       send a GOset claim at least every 15 s
-  --max-per-ip N       most websocket clients from one address, an IPv6 /64
-                       counting as one (default 64; 0: no limit). Behind a
-                       reverse proxy all clients share its address: raise it
-  --fsync POLICY       'every' (fsync each write) or 'batched' (default: at most
-                       once a second; entries that reached the log survive a crash)
-  --summary SECS       seconds between summary log lines (default 60)
-  --log-level LEVEL    error, warn, info (default), debug or trace;
-                       RUST_LOG overrides it
-  -h, --help           this text
-
-access and limits (refused ids and entries are counted as drops, never stored):
-  --allow FILE         only replicate the feed ids listed in FILE (64 hex digits
-                       per line; blank lines and '#' comments are allowed)
-  --deny FILE          never replicate the feed ids listed in FILE (same format;
-                       wins over --allow)
-  --max-feeds N        most feeds the pub stores; the first entry of a further
-                       feed is refused (default: no limit but the GOset's 100)
-  --max-feed-bytes N   most bytes one feed's log.bin may take; an entry beyond
-                       it is refused (default 4294967295, the format's limit)
-  --max-sidechain-bytes N
-                       largest content a chain20 entry may announce; a longer
-                       one is refused (default 16M)
-  --unconfirmed-ttl SECS
-                       how long a feed id learned from a peer may wait for its
-                       first valid entry before it leaves the GOset (default 600)
-  --quarantine SECS    how long an id that left the GOset unconfirmed is not
-                       learned again from peers (default 1200)
-  Sizes are bytes, or a number with a K, M or G suffix (powers of 1024).
-  A feed id learned from a peer gets a directory only once a valid signed
-  entry of it arrives.
-
-Stop with SIGINT or SIGTERM: the pub stops, persists the store and exits 0.
-";
+/// spub.py's single-dash long options and the options they mean here.
+const LEGACY: &[cli::Legacy] = &[("role", "role"), ("help", "help")];
 
 /// The batched policy: the relay syncs the store once a second; the write count only bounds
 /// what a burst can leave unsynced (65536 writes, about 7.5 MiB).
 const BATCHED: Durability = Durability::Batched { every: 65_536 };
 
-struct Args {
-    cfg: RelayConfig,
+/// The log filter `-v` adds: every packet (target `packet`) and the pub's own debug notes,
+/// but not the trace output of the libraries underneath.
+const VERBOSE: &str = "tinyssb_drivers=debug,packet=trace";
+
+/// A tinySSB pub (drop-in for spub.py): relays feeds between websocket clients and servers,
+/// UDP, multicast and LoRa (KISS) faces, storing them in spub.py's data directory format.
+#[derive(Parser, Debug)]
+#[command(name = "spub-mio", version, after_help = EXAMPLES, args_override_self = true, infer_long_args = true)]
+struct Cli {
+    /// A port number: serve websockets on it. A ws:// URL: connect to that pub (reconnects with
+    /// backoff). Nothing: connect to ws://127.0.0.1:8080 as spub.py does, unless --connect,
+    /// --udp, --mc or --kiss gives another face
+    #[arg(value_name = "URI_OR_PORT", allow_negative_numbers = true)]
+    uri_or_port: Option<String>,
+
+    /// Data directory, created if missing; spub.py's format (one directory per feed). One
+    /// writer at a time: the pub locks DATAPATH/.tinyssb.lock
+    #[arg(
+        short = 'd',
+        long = "data",
+        value_name = "DATAPATH",
+        default_value = "./data",
+        allow_negative_numbers = true
+    )]
+    data: PathBuf,
+
+    /// in: only fetch; out: only serve; inout: both. spub.py spells it -role
+    #[arg(long, value_enum, default_value_t = RoleArg::Inout)]
+    role: RoleArg,
+
+    /// Trace every packet (and the pub's debug notes); adds to --log-level
+    #[arg(short = 'v', long)]
+    verbose: bool,
+
+    /// Address the websocket server listens on
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
+    bind: String,
+
+    /// Also connect to this ws:// URL (repeatable)
+    #[arg(long, value_name = "URL", value_parser = parse_ws_url)]
+    connect: Vec<String>,
+
+    /// UDP unicast face without CRC, e.g. 0.0.0.0:5001,192.0.2.7:5001 (repeatable)
+    #[arg(long, value_name = "LOCAL,PEER", value_parser = parse_udp)]
+    udp: Vec<(SocketAddr, SocketAddr)>,
+
+    /// UDP multicast face with CRC32 trailer, e.g. 224.1.1.1:5000 (repeatable)
+    #[arg(long, value_name = "GROUP:PORT")]
+    mc: Vec<SocketAddrV4>,
+
+    /// KISS framing on a serial device, default 115200 baud (repeatable)
+    #[arg(long, value_name = "DEVICE[@BAUD]", value_parser = parse_kiss)]
+    kiss: Vec<(PathBuf, u32)>,
+
+    /// Most websocket clients at once; when full, a newcomer evicts the client idle longest
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    max_conns: usize,
+
+    /// Close websocket clients that send no valid packet for SECS seconds (0: never). Peers
+    /// holding any feed send a GOset claim at least every 15 s
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    idle_timeout: u64,
+
+    /// Most websocket clients from one address, an IPv6 /64 counting as one (0: no limit).
+    /// Behind a reverse proxy all clients share its address: raise it
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_per_ip: usize,
+
+    /// every: fsync each write; batched: at most once a second (entries that reached the log
+    /// survive a crash)
+    #[arg(long, value_name = "POLICY", value_enum, default_value_t = Fsync::Batched)]
+    fsync: Fsync,
+
+    /// Seconds between summary log lines (totals and rates); 0 counts as 1
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    summary: u64,
+
+    /// error, warn, info, debug, trace or off; or a list of TARGET=LEVEL (RUST_LOG overrides it)
+    #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = cli::parse_log_level)]
     log_level: String,
+
+    /// text: for people; json: one object per line (ts, level, target, msg)
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
+    /// Most bytes of output queued for one connection (queued in the pub or in its socket
+    /// buffer); answers to a peer that reads slowly wait for room. Bytes, or with K, M or G
+    #[arg(long, value_name = "BYTES", default_value = "256K", value_parser = parse_size,
+          help_heading = "Access and limits")]
+    max_queue_per_conn: u64,
+
+    /// Most bytes of output queued for all connections together
+    #[arg(long, value_name = "BYTES", default_value = "64M", value_parser = parse_size,
+          help_heading = "Access and limits")]
+    max_queue_total: u64,
+
+    /// Only replicate the feed ids listed in FILE (64 hex digits per line; blank lines and
+    /// '#' comments allowed); refused ids and entries are counted as drops, never stored
+    #[arg(long, value_name = "FILE", help_heading = "Access and limits")]
+    allow: Option<PathBuf>,
+
+    /// Never replicate the feed ids listed in FILE (same format; wins over --allow; repeatable)
+    #[arg(long, value_name = "FILE", help_heading = "Access and limits")]
+    deny: Vec<PathBuf>,
+
+    /// Most feeds the pub stores; the first entry of a further feed is refused [default: no
+    /// limit but the GOset's 100]
+    #[arg(long, value_name = "N", help_heading = "Access and limits")]
+    max_feeds: Option<usize>,
+
+    /// Most bytes one feed's log.bin may take; an entry beyond it is refused [default: the
+    /// format's limit, 4294967295]
+    #[arg(long, value_name = "BYTES", value_parser = parse_size, help_heading = "Access and limits")]
+    max_feed_bytes: Option<u64>,
+
+    /// Largest content a chain20 entry may announce; a longer one is refused
+    #[arg(long, value_name = "BYTES", default_value = "16M", value_parser = parse_size,
+          help_heading = "Access and limits")]
+    max_sidechain_bytes: u64,
+
+    /// How long a feed id learned from a peer may wait for its first valid entry before it
+    /// leaves the GOset (it gets a directory only once such an entry arrives)
+    #[arg(long, value_name = "SECS", default_value_t = 600, help_heading = "Access and limits")]
+    unconfirmed_ttl: u64,
+
+    /// How long an id that left the GOset unconfirmed is not learned again from peers
+    #[arg(long, value_name = "SECS", default_value_t = 1200, help_heading = "Access and limits")]
+    quarantine: u64,
 }
 
-fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum RoleArg {
+    In,
+    Inout,
+    Out,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Fsync {
+    Every,
+    Batched,
+}
+
+/// What `main` needs: the relay's configuration and the logger's.
+struct Args {
+    cfg: RelayConfig,
+    log_filter: String,
+    log_format: LogFormat,
+}
+
+/// Parses the command line (without the program name) as spub.py and this pub accept it.
+fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args, clap::Error> {
+    let cmd = Cli::command();
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let argv = cli::normalise(args, &cmd, LEGACY)
+        .map_err(|e| Cli::command().error(clap::error::ErrorKind::UnknownArgument, e))?;
+    let matches = cmd.try_get_matches_from(std::iter::once(OsString::from("spub-mio")).chain(argv))?;
+    let c = Cli::from_arg_matches(&matches)?;
+    let invalid = |msg: String| Cli::command().error(clap::error::ErrorKind::ValueValidation, msg);
+    let admission = admission(&c).map_err(invalid)?;
     let mut cfg = RelayConfig {
-        data: PathBuf::from("./data"),
-        role: Role::InOut,
+        data: c.data,
+        role: match c.role {
+            RoleArg::In => Role::In,
+            RoleArg::Out => Role::Out,
+            RoleArg::Inout => Role::InOut,
+        },
         listen: None,
-        connect: Vec::new(),
-        udp: Vec::new(),
-        multicast: Vec::new(),
-        kiss: Vec::new(),
-        max_conns: 1024,
-        idle_timeout: Duration::from_secs(60),
-        max_per_ip: 64,
-        durability: BATCHED,
-        summary_every: Duration::from_secs(60),
-        admission: Admission::default(),
+        connect: c.connect,
+        udp: c.udp,
+        multicast: c.mc,
+        kiss: c.kiss,
+        max_conns: c.max_conns,
+        idle_timeout: Duration::from_secs(c.idle_timeout),
+        max_per_ip: c.max_per_ip,
+        durability: match c.fsync {
+            Fsync::Every => Durability::EveryWrite,
+            Fsync::Batched => BATCHED,
+        },
+        summary_every: Duration::from_secs(c.summary.max(1)),
+        max_queue_per_conn: usize::try_from(c.max_queue_per_conn).unwrap_or(usize::MAX),
+        max_queue_total: usize::try_from(c.max_queue_total).unwrap_or(usize::MAX),
+        admission,
     };
-    let mut log_level = "info".to_string();
-    let mut bind = "0.0.0.0".to_string();
-    let mut target: Option<String> = None;
-    let value = |it: &mut dyn Iterator<Item = String>, flag: &str| {
-        it.next().ok_or_else(|| format!("{flag} needs a value"))
-    };
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "-h" | "--help" | "-help" => return Ok(None),
-            "-d" | "--data" | "-data" => cfg.data = PathBuf::from(value(&mut it, &arg)?),
-            "-role" | "--role" => {
-                cfg.role = match value(&mut it, &arg)?.as_str() {
-                    "in" => Role::In,
-                    "out" => Role::Out,
-                    "inout" => Role::InOut,
-                    other => return Err(format!("unknown role '{other}' (in, out or inout)")),
-                }
-            }
-            "-v" | "--verbose" => log_level = "trace".into(),
-            "--bind" => bind = value(&mut it, &arg)?,
-            "--connect" => cfg.connect.push(value(&mut it, &arg)?),
-            "--udp" => {
-                let v = value(&mut it, &arg)?;
-                let (l, p) = v.split_once(',').ok_or("--udp takes LOCAL,PEER")?;
-                cfg.udp.push((resolve(l)?, resolve(p)?));
-            }
-            "--mc" => {
-                let v = value(&mut it, &arg)?;
-                cfg.multicast.push(v.parse::<SocketAddrV4>().map_err(|e| format!("--mc {v}: {e}"))?);
-            }
-            "--kiss" => {
-                let v = value(&mut it, &arg)?;
-                let (dev, baud) = match v.split_once('@') {
-                    Some((d, b)) => (d.to_string(), b.parse().map_err(|_| format!("bad baud rate in {v}"))?),
-                    None => (v.clone(), 115_200),
-                };
-                cfg.kiss.push((PathBuf::from(dev), baud));
-            }
-            "--max-conns" => {
-                cfg.max_conns = value(&mut it, &arg)?.parse().map_err(|_| "--max-conns takes a number")?
-            }
-            "--idle-timeout" => {
-                let secs: u64 = value(&mut it, &arg)?.parse().map_err(|_| "--idle-timeout takes seconds")?;
-                cfg.idle_timeout = Duration::from_secs(secs);
-            }
-            "--max-per-ip" => {
-                cfg.max_per_ip = value(&mut it, &arg)?.parse().map_err(|_| "--max-per-ip takes a number")?
-            }
-            "--fsync" => {
-                cfg.durability = match value(&mut it, &arg)?.as_str() {
-                    "every" => Durability::EveryWrite,
-                    "batched" => BATCHED,
-                    other => return Err(format!("unknown fsync policy '{other}' (every or batched)")),
-                }
-            }
-            "--summary" => {
-                let secs: u64 = value(&mut it, &arg)?.parse().map_err(|_| "--summary takes seconds")?;
-                cfg.summary_every = Duration::from_secs(secs.max(1));
-            }
-            "--log-level" => log_level = value(&mut it, &arg)?,
-            "--allow" => cfg.admission.allow = Some(read_id_file(&value(&mut it, &arg)?, &arg)?),
-            "--deny" => cfg.admission.deny.extend(read_id_file(&value(&mut it, &arg)?, &arg)?),
-            "--max-feeds" => {
-                let v = value(&mut it, &arg)?;
-                cfg.admission.max_feeds =
-                    v.parse().map_err(|_| format!("--max-feeds takes a number, not '{v}'"))?
-            }
-            "--max-feed-bytes" => cfg.admission.max_feed_bytes = parse_size(&value(&mut it, &arg)?, &arg)?,
-            "--max-sidechain-bytes" => {
-                cfg.admission.max_sidechain_bytes = parse_size(&value(&mut it, &arg)?, &arg)?
-            }
-            "--unconfirmed-ttl" => {
-                let v = value(&mut it, &arg)?;
-                let secs: u64 =
-                    v.parse().map_err(|_| format!("--unconfirmed-ttl takes seconds, not '{v}'"))?;
-                cfg.admission.unconfirmed_ttl = tinyssb::time::Duration::from_secs(secs.max(1));
-            }
-            "--quarantine" => {
-                let v = value(&mut it, &arg)?;
-                let secs: u64 = v.parse().map_err(|_| format!("--quarantine takes seconds, not '{v}'"))?;
-                cfg.admission.quarantine = tinyssb::time::Duration::from_secs(secs);
-            }
-            s if s.starts_with('-') => return Err(format!("unknown option '{s}' (see --help)")),
-            _ if target.is_none() => target = Some(arg),
-            _ => return Err(format!("unexpected argument '{arg}' (see --help)")),
-        }
-    }
-    match target {
+    match c.uri_or_port {
         Some(t) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => {
-            let port: u16 = t.parse().map_err(|_| format!("bad port {t}"))?;
-            cfg.listen = Some(resolve(&format!("{bind}:{port}"))?);
+            let port: u16 = t.parse().map_err(|_| invalid(format!("port {t} is out of range (1-65535)")))?;
+            cfg.listen = Some(resolve(&format!("{}:{port}", bracket(&c.bind))).map_err(invalid)?);
         }
-        Some(t) if t.starts_with("ws://") => cfg.connect.insert(0, t),
-        Some(t) => return Err(format!("'{t}' is neither a port number nor a ws:// URL")),
+        Some(t) if t.starts_with("ws://") => cfg.connect.insert(0, parse_ws_url(&t).map_err(invalid)?),
+        Some(t) => return Err(invalid(format!("'{t}' is neither a port number nor a ws:// URL"))),
         // spub.py's default, kept unless the options already name a face (e.g. UDP only).
         None if cfg.connect.is_empty()
             && cfg.udp.is_empty()
@@ -205,12 +240,34 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
         }
         None => {}
     }
-    Ok(Some(Args { cfg, log_level }))
+    let log_filter = if c.verbose { format!("{},{VERBOSE}", c.log_level) } else { c.log_level };
+    Ok(Args { cfg, log_filter, log_format: c.log_format })
+}
+
+/// The engine's admission rules from the access and limit options (reads the id lists).
+fn admission(c: &Cli) -> Result<Admission, String> {
+    let mut adm = Admission::default();
+    if let Some(path) = &c.allow {
+        adm.allow = Some(read_id_file(path, "--allow")?);
+    }
+    for path in &c.deny {
+        adm.deny.extend(read_id_file(path, "--deny")?);
+    }
+    if let Some(n) = c.max_feeds {
+        adm.max_feeds = n;
+    }
+    if let Some(n) = c.max_feed_bytes {
+        adm.max_feed_bytes = n;
+    }
+    adm.max_sidechain_bytes = c.max_sidechain_bytes;
+    adm.unconfirmed_ttl = tinyssb::time::Duration::from_secs(c.unconfirmed_ttl.max(1));
+    adm.quarantine = tinyssb::time::Duration::from_secs(c.quarantine);
+    Ok(adm)
 }
 
 /// A byte count: digits, optionally followed by K, M or G (powers of 1024).
-fn parse_size(v: &str, flag: &str) -> Result<u64, String> {
-    let bad = || format!("{flag} takes a byte count such as 1048576, 512K, 16M or 2G, not '{v}'");
+fn parse_size(v: &str) -> Result<u64, String> {
+    let bad = || format!("expected a byte count such as 1048576, 512K, 16M or 2G, not '{v}'");
     let t = v.trim();
     let (digits, unit) = match t.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => (t.get(..i).unwrap_or(""), Some(c.to_ascii_uppercase())),
@@ -229,9 +286,9 @@ fn parse_size(v: &str, flag: &str) -> Result<u64, String> {
 
 /// Reads a list of feed ids: one 64-digit hex id per line; blank lines and everything after a
 /// '#' are ignored. Errors name the file and the line.
-fn read_id_file(path: &str, flag: &str) -> Result<BTreeSet<FeedId>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{flag} {path}: {e}"))?;
-    parse_ids(&text).map_err(|(line, why)| format!("{flag} {path}:{line}: {why}"))
+fn read_id_file(path: &std::path::Path, flag: &str) -> Result<BTreeSet<FeedId>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{flag} {}: {e}", path.display()))?;
+    parse_ids(&text).map_err(|(line, why)| format!("{flag} {}:{line}: {why}", path.display()))
 }
 
 /// Parses the body of an id list; an error gives the 1-based line number and what is wrong.
@@ -249,41 +306,73 @@ fn parse_ids(text: &str) -> Result<BTreeSet<FeedId>, (usize, String)> {
     Ok(ids)
 }
 
+/// An IPv6 literal in brackets, so a port can follow it.
+fn bracket(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    }
+}
+
 fn resolve(s: &str) -> Result<SocketAddr, String> {
-    s.to_socket_addrs().ok().and_then(|mut a| a.next()).ok_or_else(|| format!("bad address '{s}'"))
+    match s.to_socket_addrs() {
+        Ok(mut a) => a.next().ok_or_else(|| format!("address '{s}' resolves to nothing")),
+        Err(e) => Err(format!("bad address '{s}': {e}")),
+    }
+}
+
+fn parse_ws_url(v: &str) -> Result<String, String> {
+    let host = v.strip_prefix("ws://").map(|rest| rest.split(['/', ':']).next().unwrap_or_default());
+    match host {
+        Some(h) if !h.is_empty() => Ok(v.to_owned()),
+        _ => Err("expected ws://HOST[:PORT][/PATH] (wss:// needs a proxy in front)".to_owned()),
+    }
+}
+
+fn parse_udp(v: &str) -> Result<(SocketAddr, SocketAddr), String> {
+    let (l, p) = v.split_once(',').ok_or("expected LOCAL,PEER (two addresses with ports)")?;
+    Ok((resolve(l)?, resolve(p)?))
+}
+
+fn parse_kiss(v: &str) -> Result<(PathBuf, u32), String> {
+    match v.split_once('@') {
+        Some((dev, baud)) => {
+            Ok((PathBuf::from(dev), baud.parse().map_err(|_| format!("bad baud rate '{baud}'"))?))
+        }
+        None => Ok((PathBuf::from(v), 115_200)),
+    }
 }
 
 fn main() -> ExitCode {
-    let args = match parse(std::env::args().skip(1)) {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            print!("{HELP}");
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            eprintln!("spub-mio: {e}");
-            return ExitCode::from(2);
-        }
+    let args = match parse(std::env::args_os().skip(1)) {
+        Ok(a) => a,
+        Err(e) => return cli::usage_exit("spub-mio", &e),
     };
-    env_logger::Builder::new()
-        .parse_filters(&args.log_level)
-        .parse_env("RUST_LOG")
-        .format_timestamp_millis()
-        .init();
+    cli::init_logging(&args.log_filter, args.log_format);
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
-            eprintln!("spub-mio: cannot handle signal {sig}: {e}");
+            report(&format!("cannot handle signal {sig}: {e}"));
             return ExitCode::FAILURE;
         }
     }
     match run(&args.cfg, &stop) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            log::error!("{e}");
-            eprintln!("spub-mio: {e}");
+            report(&e.to_string());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Reports a fatal error once: in the log when it shows errors (so a JSON log stays JSON),
+/// on stderr otherwise.
+fn report(msg: &str) {
+    if log::log_enabled!(log::Level::Error) {
+        log::error!("{msg}");
+    } else {
+        eprintln!("spub-mio: error: {msg}");
     }
 }
 
@@ -291,40 +380,58 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
 
-    fn connects(args: &[&str]) -> Vec<String> {
-        let args = parse(args.iter().map(|s| s.to_string())).unwrap().unwrap();
-        args.cfg.connect
+    fn ok(args: &[&str]) -> Args {
+        parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
     }
 
-    fn parsed(args: &[&str]) -> Result<Args, String> {
-        parse(args.iter().map(|s| s.to_string())).map(|a| a.expect("not --help"))
+    fn err(args: &[&str]) -> String {
+        match parse(args) {
+            Ok(_) => panic!("{args:?} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn connects(args: &[&str]) -> Vec<String> {
+        ok(args).cfg.connect
+    }
+
+    /// (data, role, listen port or connect URL, verbose) as spub.py's arguments would set them.
+    fn summary(args: &[&str]) -> (String, Role, String, bool) {
+        let a = ok(args);
+        let target = match a.cfg.listen {
+            Some(l) => l.port().to_string(),
+            None => a.cfg.connect.first().cloned().unwrap_or_default(),
+        };
+        (a.cfg.data.display().to_string(), a.cfg.role, target, a.log_filter.contains("packet=trace"))
     }
 
     #[test]
     fn sizes_take_plain_bytes_and_suffixes() {
-        assert_eq!(parse_size("1000", "-x"), Ok(1000));
-        assert_eq!(parse_size("512K", "-x"), Ok(512 * 1024));
-        assert_eq!(parse_size("16m", "-x"), Ok(16 << 20));
-        assert_eq!(parse_size("2G", "-x"), Ok(2 << 30));
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("512K"), Ok(512 * 1024));
+        assert_eq!(parse_size("16m"), Ok(16 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
         for bad in ["", "K", "12T", "-1", "1.5M", "99999999999999999999", "20000000000G"] {
-            assert!(parse_size(bad, "-x").is_err(), "{bad}");
+            assert!(parse_size(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn limits_reach_the_engine_config() {
-        let a =
-            parsed(&["--max-feeds", "7", "--max-feed-bytes", "1M", "--max-sidechain-bytes", "4096"]).unwrap();
+        let a = ok(&["--max-feeds", "7", "--max-feed-bytes", "1M", "--max-sidechain-bytes", "4096"]);
         assert_eq!(a.cfg.admission.max_feeds, 7);
         assert_eq!(a.cfg.admission.max_feed_bytes, 1 << 20);
         assert_eq!(a.cfg.admission.max_sidechain_bytes, 4096);
-        let t = parsed(&["--unconfirmed-ttl", "30", "--quarantine", "0"]).unwrap().cfg.admission;
+        let t = ok(&["--unconfirmed-ttl", "30", "--quarantine", "0"]).cfg.admission;
         assert_eq!((t.unconfirmed_ttl.0, t.quarantine.0), (30_000, 0));
-        let d = parsed(&[]).unwrap().cfg.admission;
-        assert_eq!(d, Admission::default());
-        assert_eq!(d.max_sidechain_bytes, 16 << 20);
-        assert!(parsed(&["--max-feeds", "many"]).is_err());
-        assert!(parsed(&["--max-sidechain-bytes"]).is_err());
+        let d = ok(&[]);
+        assert_eq!(d.cfg.admission, Admission::default());
+        assert_eq!(d.cfg.admission.max_sidechain_bytes, 16 << 20);
+        assert_eq!((d.cfg.max_queue_per_conn, d.cfg.max_queue_total), (256 << 10, 64 << 20));
+        let q = ok(&["--max-queue-per-conn", "1M", "--max-queue-total", "1G"]);
+        assert_eq!((q.cfg.max_queue_per_conn, q.cfg.max_queue_total), (1 << 20, 1 << 30));
+        err(&["--max-feeds", "many"]);
+        err(&["--max-sidechain-bytes"]);
     }
 
     #[test]
@@ -343,11 +450,11 @@ mod tests {
         std::fs::write(&good, &text).unwrap();
         let bad = dir.path().join("deny.txt");
         std::fs::write(&bad, format!("{a}\nnot-an-id\n")).unwrap();
-        let cfg = parsed(&["--allow", good.to_str().unwrap()]).unwrap().cfg;
+        let cfg = ok(&["--allow", good.to_str().unwrap()]).cfg;
         assert_eq!(cfg.admission.allow.map(|s| s.len()), Some(2));
-        let e = parsed(&["--deny", bad.to_str().unwrap()]).err().unwrap();
+        let e = err(&["--deny", bad.to_str().unwrap()]);
         assert!(e.contains("deny.txt:2:") && e.contains("not-an-id"), "{e}");
-        let e = parsed(&["--allow", "/nonexistent/list"]).err().unwrap();
+        let e = err(&["--allow", "/nonexistent/list"]);
         assert!(e.contains("/nonexistent/list"), "{e}");
     }
 
@@ -365,12 +472,96 @@ mod tests {
 
     #[test]
     fn connection_limits_have_defaults_and_options() {
-        let cfg = |args: &[&str]| parse(args.iter().map(|s| s.to_string())).unwrap().unwrap().cfg;
-        let d = cfg(&["8080"]);
-        assert_eq!((d.idle_timeout, d.max_per_ip), (Duration::from_secs(60), 64));
-        let c = cfg(&["8080", "--idle-timeout", "5", "--max-per-ip", "0"]);
-        assert_eq!((c.idle_timeout, c.max_per_ip), (Duration::from_secs(5), 0));
-        assert!(parse(["--idle-timeout", "soon"].iter().map(|s| s.to_string())).is_err());
-        assert!(parse(["--max-per-ip", "-1"].iter().map(|s| s.to_string())).is_err());
+        let d = ok(&["8080"]).cfg;
+        assert_eq!((d.idle_timeout, d.max_per_ip, d.max_conns), (Duration::from_secs(60), 64, 1024));
+        let c = ok(&["8080", "--idle-timeout", "5", "--max-per-ip", "0", "--max-conns=7"]).cfg;
+        assert_eq!((c.idle_timeout, c.max_per_ip, c.max_conns), (Duration::from_secs(5), 0, 7));
+        err(&["--idle-timeout", "soon"]);
+        err(&["--max-per-ip", "-1"]);
+    }
+
+    /// Every form below is what Python's argparse accepts for spub.py's definitions (checked
+    /// against Python 3.11 and the 3.12+ `=` rules), with the values argparse gives them.
+    #[test]
+    fn spub_py_command_lines() {
+        let dflt = || ("./data".to_owned(), Role::InOut, "ws://127.0.0.1:8080".to_owned(), false);
+        let with = |d: &str, r: Role, t: &str, v: bool| (d.to_owned(), r, t.to_owned(), v);
+        assert_eq!(summary(&[]), dflt());
+        assert_eq!(summary(&["-role", "in"]), with("./data", Role::In, "ws://127.0.0.1:8080", false));
+        assert_eq!(summary(&["-r", "in", "8080"]), with("./data", Role::In, "8080", false));
+        assert_eq!(summary(&["-ro", "out"]).1, Role::Out);
+        assert_eq!(summary(&["-rol", "inout"]).1, Role::InOut);
+        assert_eq!(summary(&["-role=in"]).1, Role::In);
+        assert_eq!(summary(&["-ro=out"]).1, Role::Out);
+        assert_eq!(summary(&["--role", "out"]).1, Role::Out);
+        assert_eq!(summary(&["-d", "DIR"]).0, "DIR");
+        assert_eq!(summary(&["-d=DIR"]).0, "DIR");
+        assert_eq!(summary(&["-dDIR"]).0, "DIR");
+        assert_eq!(summary(&["-vd", "DIR", "8080"]), with("DIR", Role::InOut, "8080", true));
+        assert_eq!(summary(&["-vdDIR"]), with("DIR", Role::InOut, "ws://127.0.0.1:8080", true));
+        assert_eq!(summary(&["-vd=DIR"]).0, "DIR");
+        assert_eq!(summary(&["-dv"]), with("v", Role::InOut, "ws://127.0.0.1:8080", false));
+        // argparse reads -data as -d with the value "ata", then X as the positional.
+        assert_eq!(summary(&["-data", "ws://x:1"]), with("ata", Role::InOut, "ws://x:1", false));
+        assert_eq!(summary(&["8080", "-v", "-d", "x"]), with("x", Role::InOut, "8080", true));
+        assert!(summary(&["-vv"]).3);
+        assert_eq!(summary(&["-d", "a", "-d", "b", "-role", "in", "-r", "out"]).0, "b");
+        assert_eq!(summary(&["-r", "in", "-r", "out"]).1, Role::Out);
+        assert_eq!(summary(&["-d", "-1"]).0, "-1");
+        assert_eq!(summary(&["--", "ws://h:9"]).2, "ws://h:9");
+    }
+
+    #[test]
+    fn what_argparse_refuses_is_refused() {
+        err(&["-vr", "in"]);
+        err(&["-rolein"]);
+        err(&["-role", "bad"]);
+        err(&["-role"]);
+        err(&["-d"]);
+        err(&["-d", "-x"]);
+        err(&["a", "b"]);
+        err(&["8080", "ws://h:1"]);
+        err(&["-x"]);
+        err(&["-1"]);
+    }
+
+    #[test]
+    fn help_and_version_are_not_errors() {
+        for args in [&["-h"][..], &["--help"], &["--he"], &["-help"], &["-V"], &["--version"]] {
+            let e = parse(args).err().unwrap_or_else(|| panic!("{args:?} parsed"));
+            assert_eq!(e.exit_code(), 0, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn bad_values_say_what_is_wrong() {
+        assert!(err(&["99999"]).contains("out of range"));
+        assert!(err(&["--bind", "not an address", "8080"]).contains("not an address"));
+        assert!(err(&["--udp", "127.0.0.1:1"]).contains("LOCAL,PEER"));
+        assert!(err(&["--kiss", "/dev/x@fast"]).contains("baud"));
+        assert!(err(&["--fsync", "never"]).contains("never"));
+        assert!(err(&["--summary", "-1"]).contains("-1"));
+        assert_eq!(ok(&["--summary", "0"]).cfg.summary_every, Duration::from_secs(1));
+        assert!(err(&["--connect", "wss://h"]).contains("ws://HOST"));
+        assert!(err(&["--connect", "ws://"]).contains("ws://HOST"));
+        assert!(err(&["ws://:80"]).contains("ws://HOST"));
+        assert!(err(&["--log-level", "loud"]).contains("unknown log level 'loud'"));
+        assert!(err(&["--log-format", "xml"]).contains("xml"));
+        assert!(err(&["--max", "3"]).contains("--max"));
+        assert!(err(&["http://h"]).contains("neither a port"));
+    }
+
+    #[test]
+    fn options_and_log_settings() {
+        let a = ok(&["8080", "--bind", "127.0.0.1", "--fsync", "every", "--summary", "5"]);
+        assert_eq!(a.cfg.listen, Some("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!(a.cfg.durability, Durability::EveryWrite);
+        assert_eq!(a.cfg.summary_every, Duration::from_secs(5));
+        assert_eq!(ok(&["8080", "--bind", "::1"]).cfg.listen, Some("[::1]:8080".parse().unwrap()));
+        let k = ok(&["--kiss", "/dev/a@9600", "--kiss", "/dev/b"]).cfg.kiss;
+        assert_eq!(k, [(PathBuf::from("/dev/a"), 9600), (PathBuf::from("/dev/b"), 115_200)]);
+        let a = ok(&["--log-level", "debug", "--log-format", "json"]);
+        assert_eq!((a.log_filter.as_str(), a.log_format), ("debug", LogFormat::Json));
+        assert_eq!(ok(&["-v"]).log_filter, format!("info,{VERBOSE}"));
     }
 }

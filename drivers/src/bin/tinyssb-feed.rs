@@ -4,6 +4,8 @@
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
 
 use serde_json::json;
@@ -14,22 +16,16 @@ use tinyssb::store::fs::{FsConfig, FsStore};
 use tinyssb::store::{Store, StoreError};
 use tinyssb::wire::entry::PAYLOAD_LEN;
 use tinyssb::{FeedId, Seq};
-use tinyssb_drivers::inspect;
+use tinyssb_drivers::{cli, inspect};
 
-const HELP: &str = "\
-Usage: tinyssb-feed <COMMAND> [OPTIONS]
-
-Commands:
-  keygen [-o FILE]                          create a key file (default ./tinyssb-key.json),
-                                            print its feed id
-  publish -d DATA -k KEYFILE [--chain] [TEXT | -]
-                                            append TEXT (or stdin with -) to the own feed:
-                                            up to 48 bytes as plain48 (zero-padded), longer
-                                            or with --chain as chain20; prints 'fid seq'
-  read -d DATA FID [--from N] [--json]      print the feed's entries from seq N (default 1)
-  chat post -d DATA -k KEYFILE TEXT         post a public chat message: a chain20 entry
-                                            [\"TAV\", TEXT, null, unix-seconds] (BIPF)
-  chat list -d DATA                         list the public chat messages of all feeds by time
+const AFTER: &str = "\
+Examples:
+  tinyssb-feed keygen -o me.json
+  tinyssb-feed publish -d alice -k me.json 'hello world'
+  echo hello | tinyssb-feed publish -d alice -k me.json -
+  tinyssb-feed read -d alice FID --from 2 --json
+  tinyssb-feed chat post -d alice -k me.json 'hi all'
+  tinyssb-feed chat list -d alice
 
 The key file is JSON: {\"seed\": \"<64 hex: 32-byte ed25519 secret seed>\",
 \"fid\": \"<64 hex: feed id = public key>\"}, created with mode 0600; only the seed
@@ -38,164 +34,153 @@ by its feed id); publish and chat post create it if needed. They refuse a
 directory that a running pub (or another writer) has open, since two writers
 would damage it: publish into a separate directory and let the pub replicate
 from it, or stop the pub first. read and chat list only read: they work next
-to a running pub and change nothing, not even a damaged feed.
-";
+to a running pub and change nothing, not even a damaged feed.";
+
+/// Creates keys, appends to your own tinySSB feed, reads feeds, posts and lists public chat.
+#[derive(Parser, Debug)]
+#[command(name = "tinyssb-feed", version, after_help = AFTER, args_override_self = true, infer_long_args = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Create a key file and print its feed id
+    Keygen {
+        /// Where to write the key (it must not exist yet)
+        #[arg(short = 'o', long = "out", value_name = "FILE", default_value = "tinyssb-key.json")]
+        out: PathBuf,
+    },
+    /// Append TEXT (or stdin with -) to your feed; prints 'fid seq'. Up to 48 bytes go into a
+    /// plain48 entry (zero-padded), longer content or --chain into a chain20 entry
+    Publish {
+        #[command(flatten)]
+        data: Data,
+        #[command(flatten)]
+        key: Key,
+        /// Always use a chain20 entry with a sidechain
+        #[arg(long)]
+        chain: bool,
+        /// The content, or - to read it from stdin (after --, text may start with -)
+        #[arg(value_name = "TEXT | -")]
+        text: OsString,
+    },
+    /// Print a feed's entries
+    Read {
+        #[command(flatten)]
+        data: Data,
+        /// The feed id, 64 hex digits
+        #[arg(value_name = "FID", value_parser = parse_fid)]
+        fid: FeedId,
+        /// First entry to show
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        from: u32,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// Public chat: Text-And-Voice messages as the tinySSB app shows them
+    #[command(subcommand)]
+    Chat(Chat),
+}
+
+#[derive(Subcommand, Debug)]
+enum Chat {
+    /// Post a message: a chain20 entry ["TAV", TEXT, null, unix-seconds] (BIPF)
+    Post {
+        #[command(flatten)]
+        data: Data,
+        #[command(flatten)]
+        key: Key,
+        /// The message
+        #[arg(value_name = "TEXT")]
+        text: OsString,
+    },
+    /// List the public chat messages of all feeds by time
+    List {
+        #[command(flatten)]
+        data: Data,
+    },
+}
+
+#[derive(Args, Debug)]
+struct Data {
+    /// Data directory (one directory per feed)
+    #[arg(short = 'd', long = "data", value_name = "DATA")]
+    data: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct Key {
+    /// Key file made by keygen
+    #[arg(short = 'k', long = "key", value_name = "KEYFILE")]
+    key: PathBuf,
+}
+
+fn parse_fid(s: &str) -> Result<FeedId, String> {
+    FeedId::from_hex(s).map_err(|_| "a feed id is 64 hex digits".to_owned())
+}
 
 fn main() -> ExitCode {
-    let mut parser = lexopt::Parser::from_env();
-    match run(&mut parser) {
-        Ok(Some(text)) => {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => return cli::usage_exit("tinyssb-feed", &e),
+    };
+    match run(cli.cmd) {
+        Ok(text) => {
             let mut out = std::io::stdout().lock();
             match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
                 Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-                    eprintln!("tinyssb-feed: {e}");
+                    eprintln!("tinyssb-feed: writing the output: {e}");
                     ExitCode::FAILURE
                 }
                 _ => ExitCode::SUCCESS,
             }
         }
-        Ok(None) => {
-            print!("{HELP}");
-            ExitCode::SUCCESS
-        }
-        Err(Failure::Usage(e)) => {
-            eprintln!("tinyssb-feed: {e}\nTry 'tinyssb-feed --help'.");
-            ExitCode::from(2)
-        }
-        Err(Failure::Run(e)) => {
+        Err(e) => {
             eprintln!("tinyssb-feed: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// Exit 2 for a bad command line, 1 for anything that went wrong while doing the work.
-enum Failure {
-    Usage(String),
-    Run(String),
-}
+/// What went wrong while doing the work (exit 1; a bad command line exits 2 from clap).
+struct Failure(String);
 
-impl From<lexopt::Error> for Failure {
-    fn from(e: lexopt::Error) -> Self {
-        Failure::Usage(e.to_string())
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
 fn fail(e: impl std::fmt::Display) -> Failure {
-    Failure::Run(e.to_string())
+    Failure(e.to_string())
 }
 
-/// Options shared by the subcommands; each subcommand checks which it needs.
-#[derive(Default)]
-struct Opts {
-    data: Option<PathBuf>,
-    key: Option<PathBuf>,
-    out: Option<PathBuf>,
-    from: Option<u32>,
-    chain: bool,
-    json: bool,
-    positional: Vec<OsString>,
-}
-
-fn parse_opts(parser: &mut lexopt::Parser, allowed: &str) -> Result<Option<Opts>, Failure> {
-    use lexopt::prelude::*;
-    let mut o = Opts::default();
-    while let Some(arg) = parser.next()? {
-        let name = match &arg {
-            Short(c) => c.to_string(),
-            Long(l) => (*l).to_owned(),
-            Value(_) => String::new(),
-        };
-        if !name.is_empty() && name != "h" && name != "help" && !allowed.split(' ').any(|a| a == name) {
-            return Err(arg.unexpected().into());
-        }
-        match arg {
-            Short('h') | Long("help") => return Ok(None),
-            Short('d') | Long("data") => o.data = Some(parser.value()?.into()),
-            Short('k') | Long("key") => o.key = Some(parser.value()?.into()),
-            Short('o') | Long("out") => o.out = Some(parser.value()?.into()),
-            Long("from") => o.from = Some(parser.value()?.parse()?),
-            Long("chain") => o.chain = true,
-            Long("json") => o.json = true,
-            Value(v) => o.positional.push(v),
-            _ => return Err(arg.unexpected().into()),
-        }
-    }
-    Ok(Some(o))
-}
-
-fn run(parser: &mut lexopt::Parser) -> Result<Option<String>, Failure> {
-    use lexopt::prelude::*;
-    let cmd = match parser.next()? {
-        Some(Value(v)) => v.string()?,
-        Some(Short('h') | Long("help")) => return Ok(None),
-        Some(other) => return Err(other.unexpected().into()),
-        None => return Err(Failure::Usage("missing command (keygen, publish, read, chat)".to_owned())),
-    };
-    let (cmd, allowed) = match cmd.as_str() {
-        "keygen" => ("keygen", "o out"),
-        "publish" => ("publish", "d data k key chain"),
-        "read" => ("read", "d data from json"),
-        "chat" => match parser.next()? {
-            Some(Value(v)) if v == "post" => ("chat post", "d data k key"),
-            Some(Value(v)) if v == "list" => ("chat list", "d data"),
-            Some(Short('h') | Long("help")) => return Ok(None),
-            _ => return Err(Failure::Usage("chat needs a subcommand: post or list".to_owned())),
-        },
-        other => return Err(Failure::Usage(format!("unknown command '{other}'"))),
-    };
-    let Some(o) = parse_opts(parser, allowed)? else { return Ok(None) };
+fn run(cmd: Cmd) -> Result<String, Failure> {
     match cmd {
-        "keygen" => {
-            no_positional(&o, 0)?;
-            keygen(o.out.as_deref().unwrap_or(Path::new("tinyssb-key.json"))).map(Some)
-        }
-        "publish" => {
-            no_positional(&o, 1)?;
-            let content = match o.positional.first() {
-                Some(t) if t == "-" => {
-                    let mut buf = Vec::new();
-                    std::io::stdin().read_to_end(&mut buf).map_err(fail)?;
-                    buf
-                }
-                Some(t) => t.clone().into_string().map_err(|_| fail("TEXT is not valid UTF-8"))?.into_bytes(),
-                None => return Err(Failure::Usage("publish needs TEXT or - (stdin)".to_owned())),
+        Cmd::Keygen { out } => keygen(&out),
+        Cmd::Publish { data, key, chain, text } => {
+            let content = if text == "-" {
+                let mut buf = Vec::new();
+                std::io::stdin().read_to_end(&mut buf).map_err(|e| fail(format!("reading stdin: {e}")))?;
+                buf
+            } else {
+                text.into_string().map_err(|_| fail("TEXT is not valid UTF-8"))?.into_bytes()
             };
-            let key = load_key(need(&o.key, "-k KEYFILE")?)?;
-            publish(need(&o.data, "-d DATA")?, &key, &content, o.chain).map(Some)
+            let key = load_key(&key.key)?;
+            publish(&data.data, &key, &content, chain)
         }
-        "read" => {
-            no_positional(&o, 1)?;
-            let fid = o.positional.first().ok_or_else(|| Failure::Usage("read needs a FID".to_owned()))?;
-            let fid = fid.to_str().and_then(|s| FeedId::from_hex(s).ok());
-            let fid = fid.ok_or_else(|| Failure::Usage("FID must be 64 hex digits".to_owned()))?;
-            read(need(&o.data, "-d DATA")?, &fid, o.from.unwrap_or(1), o.json).map(Some)
-        }
-        "chat post" => {
-            no_positional(&o, 1)?;
-            let text =
-                o.positional.first().ok_or_else(|| Failure::Usage("chat post needs TEXT".to_owned()))?;
+        Cmd::Read { data, fid, from, json } => read(&data.data, &fid, from, json),
+        Cmd::Chat(Chat::Post { data, key, text }) => {
             let text = text.to_str().ok_or_else(|| fail("TEXT is not valid UTF-8"))?;
-            let key = load_key(need(&o.key, "-k KEYFILE")?)?;
+            let key = load_key(&key.key)?;
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(fail)?;
             let secs = i64::try_from(now.as_secs()).map_err(fail)?;
-            publish(need(&o.data, "-d DATA")?, &key, &inspect::tav_encode(text, secs), true).map(Some)
+            publish(&data.data, &key, &inspect::tav_encode(text, secs), true)
         }
-        _ => {
-            no_positional(&o, 0)?;
-            chat_list(need(&o.data, "-d DATA")?).map(Some)
-        }
-    }
-}
-
-fn need<'a>(v: &'a Option<PathBuf>, what: &str) -> Result<&'a Path, Failure> {
-    v.as_deref().ok_or_else(|| Failure::Usage(format!("missing {what}")))
-}
-
-fn no_positional(o: &Opts, max: usize) -> Result<(), Failure> {
-    match o.positional.get(max) {
-        Some(extra) => Err(Failure::Usage(format!("unexpected argument '{}'", extra.to_string_lossy()))),
-        None => Ok(()),
+        Cmd::Chat(Chat::List { data }) => chat_list(&data.data),
     }
 }
 
@@ -244,7 +229,7 @@ fn publish(data: &Path, key: &Keypair, content: &[u8], chain: bool) -> Result<St
         StoreError::Locked { .. } => {
             fail(format!("{e}; stop the pub first, or publish into another directory and let it replicate"))
         }
-        e => fail(e),
+        e => fail(format!("data directory {}: {e}", data.display())),
     })?;
     inspect::report_notes(store.open_report());
     let fid = key.feed_id();
@@ -292,4 +277,61 @@ fn chat_list(data: &Path) -> Result<String, Failure> {
         out.push_str(&format!("{} UTC  {short}  {voice}{}\n", inspect::utc(m.time), m.text));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cmd, clap::Error> {
+        Cli::try_parse_from(std::iter::once("tinyssb-feed").chain(args.iter().copied())).map(|c| c.cmd)
+    }
+
+    #[test]
+    fn subcommands_and_their_options() {
+        match parse(&["keygen"]).unwrap() {
+            Cmd::Keygen { out } => assert_eq!(out, Path::new("tinyssb-key.json")),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["keygen", "-o", "k.json"]).unwrap() {
+            Cmd::Keygen { out } => assert_eq!(out, Path::new("k.json")),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["publish", "-dD", "--key=K", "--chain", "-"]).unwrap() {
+            Cmd::Publish { data, key, chain, text } => {
+                assert_eq!((data.data, key.key, chain, text), ("D".into(), "K".into(), true, "-".into()))
+            }
+            other => panic!("{other:?}"),
+        }
+        let fid = "ab".repeat(32);
+        match parse(&["read", &fid, "-d", "D", "--from", "3", "--json"]).unwrap() {
+            Cmd::Read { data, fid: f, from, json } => {
+                assert_eq!((data.data, f.to_hex(), from, json), ("D".into(), fid.clone(), 3, true))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse(&["chat", "post", "-d", "D", "-k", "K", "--", "-hi-"]),
+            Ok(Cmd::Chat(Chat::Post { .. }))
+        ));
+        assert!(matches!(parse(&["chat", "list", "-d", "D"]), Ok(Cmd::Chat(Chat::List { .. }))));
+    }
+
+    #[test]
+    fn bad_command_lines() {
+        for bad in [
+            &[][..],
+            &["frobnicate"],
+            &["publish", "-d", "D", "TEXT"],
+            &["read", "-d", "D", "nothex"],
+            &["read", "-d", "D", "--from", "x"],
+            &["chat"],
+            &["chat", "list"],
+            &["keygen", "--chain"],
+        ] {
+            let e = parse(bad).err().unwrap_or_else(|| panic!("{bad:?} accepted"));
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+        }
+        assert_eq!(parse(&["--version"]).unwrap_err().exit_code(), 0);
+    }
 }

@@ -110,7 +110,7 @@ impl Pub {
         // until it logged its start (it does so after installing them), or exited.
         let log = self.log.clone();
         wait_until(Duration::from_secs(10), || {
-            let started = std::fs::read_to_string(&log).is_ok_and(|l| l.contains("spub-mio: data"));
+            let started = std::fs::read_to_string(&log).is_ok_and(|l| l.contains(": data "));
             started || !self.alive()
         });
         let Some(mut child) = self.child.take() else { return false };
