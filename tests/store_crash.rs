@@ -235,3 +235,38 @@ fn foreign_entries_are_skipped_with_a_note() {
     let snap = snapshot(&mut store);
     assert_eq!(snap.feeds.iter().find(|f| f.fid == sc.fid), full.feeds.first());
 }
+
+/// Regression: the type byte of every entry damaged on disk (a chain20 entry no longer
+/// announces chunks) while `frontier.bin` still lists its pending chain; `feed_stats`
+/// used to subtract that chain's missing chunks from a count that never included them.
+#[test]
+fn feed_stats_survive_corrupt_type_bytes() {
+    for type_byte in [0x00, 0x02, 0xff] {
+        let tmp = store_util::sample_datadir();
+        let data = tmp.path().join("data");
+        for feed in std::fs::read_dir(&data).unwrap() {
+            let log = feed.unwrap().path().join("log.bin");
+            let mut bytes = std::fs::read(&log).unwrap();
+            let mut end = bytes.len();
+            while end >= 4 {
+                let start = u32::from_be_bytes(bytes[end - 4..end].try_into().unwrap()) as usize;
+                bytes[start + 7] = type_byte;
+                end = start;
+            }
+            std::fs::write(&log, bytes).unwrap();
+        }
+        let mut store = reopen(&data);
+        let mut pending = 0;
+        for fid in store.feeds() {
+            let stats = tinyssb::store::feed_stats(&mut store, &fid).unwrap().unwrap();
+            let chains = store.pending_chains(&fid);
+            assert_eq!(stats.pending_chains, chains.len());
+            let missing: u64 = chains.iter().map(|p| u64::from(p.remaining)).sum();
+            assert_eq!(stats.chunks_missing, missing);
+            let held: u64 = chains.iter().map(|p| u64::from(p.next_chunk)).sum();
+            assert!(stats.chunks_available >= held);
+            pending += chains.len();
+        }
+        assert!(pending > 0, "the sample's pending chain must survive the damage");
+    }
+}

@@ -89,7 +89,10 @@ impl Default for WsConfig {
 }
 
 impl WsConfig {
-    fn tungstenite(&self) -> WebSocketConfig {
+    /// The tungstenite settings every connection of the faces uses: read and write buffer
+    /// sizes and the message and frame limits derived from this config. Public so that tests
+    /// and fuzz targets can drive a [`WebSocket`] exactly as the faces do.
+    pub fn tungstenite(&self) -> WebSocketConfig {
         // Queue up to 2 KiB before writing eagerly; `flush` writes the rest.
         let eager = 2048.min(self.max_write_buffer / 2);
         WebSocketConfig::default()

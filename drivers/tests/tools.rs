@@ -114,6 +114,40 @@ fn frontier_survives_foreign_directory_content() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("skipped"));
 }
 
+/// Overwrites the type byte (entry offset 7) of every record in `log`, found through the
+/// records' back pointers, leaving `frontier.bin` as it was.
+fn corrupt_type_bytes(log: &Path, type_byte: u8) {
+    let mut bytes = std::fs::read(log).unwrap();
+    let mut end = bytes.len();
+    while end >= 4 {
+        let start = u32::from_be_bytes(bytes[end - 4..end].try_into().unwrap()) as usize;
+        bytes[start + 7] = type_byte;
+        end = start;
+    }
+    std::fs::write(log, bytes).unwrap();
+}
+
+/// Regression: a chain20 entry whose type byte was damaged on disk while its pending chain
+/// stayed in `frontier.bin` made `feed_stats` subtract more chunks than it had counted.
+#[test]
+fn frontier_survives_corrupt_type_bytes() {
+    for type_byte in [0x00, 0x07, 0xff] {
+        let (_tmp, data) = sample();
+        for feed in std::fs::read_dir(&data).unwrap() {
+            corrupt_type_bytes(&feed.unwrap().path().join("log.bin"), type_byte);
+        }
+        let d = data.to_str().unwrap();
+        for args in [&["-d", d][..], &["-d", d, "-s"], &["-d", d, "--json"]] {
+            let out = run(FRONTIER, args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{type_byte:#x} {args:?}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{type_byte:#x} {args:?}: {stderr}");
+        }
+        let stats = ok(FRONTIER, &["-d", d, "-s"]);
+        assert!(stats.contains("- 2 feeds"), "{stats}");
+    }
+}
+
 #[test]
 fn feed_publish_and_read_back_byte_identical() {
     let tmp = tempfile::tempdir().unwrap();

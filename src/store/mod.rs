@@ -165,19 +165,26 @@ pub struct FeedStats {
     pub pending_chains: usize,
 }
 
-/// Counts entries and chunks of a feed through any [`Store`]; reads every entry once.
+/// Counts entries and chunks of a feed through any [`Store`]; reads every entry without a
+/// pending chain once. Total on damaged stores: counts saturate, nothing underflows.
 pub fn feed_stats<S: Store + ?Sized>(store: &mut S, fid: &FeedId) -> Result<Option<FeedStats>, StoreError> {
     let Some(front) = store.frontier(fid) else { return Ok(None) };
     let pending = store.pending_chains(fid);
     let mut stats = FeedStats { entries: front.seq.0, pending_chains: pending.len(), ..FeedStats::default() };
-    for s in 1..=front.seq.0 {
-        if let Some(e) = store.read_entry(fid, Seq(s))? {
-            stats.chunks_available += chunk_slots(&e);
-        }
-    }
+    // The pending chains come from the log's record layout, an entry's slot count from its
+    // type byte; on a damaged disk the two can disagree, so nothing is subtracted: a pending
+    // entry counts the chunks it holds, any other entry the chunks it announces.
+    let mut held = std::collections::BTreeMap::new();
     for p in &pending {
-        stats.chunks_available -= u64::from(p.remaining);
-        stats.chunks_missing += u64::from(p.remaining);
+        held.insert(p.seq.0, u64::from(p.next_chunk));
+        stats.chunks_missing = stats.chunks_missing.saturating_add(u64::from(p.remaining));
+    }
+    for s in 1..=front.seq.0 {
+        let available = match held.get(&s) {
+            Some(&n) => n,
+            None => store.read_entry(fid, Seq(s))?.map_or(0, |e| chunk_slots(&e)),
+        };
+        stats.chunks_available = stats.chunks_available.saturating_add(available);
     }
     Ok(Some(stats))
 }
