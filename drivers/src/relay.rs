@@ -3,8 +3,9 @@
 //!
 //! Each turn: wait for readiness (at most until the engine's or a face's next deadline), hand
 //! every face event to the engine, run due timers, move the engine's transmits into the faces,
-//! flush the faces once (batched writes), then log the engine's events. The store is synced at
-//! least once a second and on shutdown.
+//! flush the faces once (batched writes), then log the engine's events. The store is synced
+//! (group commit) as soon as a burst settles (no readiness for 10 ms), at least once a second
+//! under steady load, and on shutdown.
 
 use std::collections::HashMap;
 use std::io;
@@ -60,6 +61,15 @@ pub struct RelayConfig {
     pub max_queue_per_conn: usize,
     /// Most bytes of output queued for all connections together.
     pub max_queue_total: usize,
+}
+
+/// A burst counts as settled when no readiness event came for this long; then the store syncs.
+const SETTLED: Duration = Duration::from_millis(10);
+
+/// Entries and chunks stored so far: when it changes, the store has something to sync.
+fn stored_count(node: &Node<FsStore>) -> u64 {
+    let st = node.stats();
+    st.entries_in + st.chunks_in
 }
 
 /// Rounds of transmit-and-flush per loop turn before readiness is polled again.
@@ -248,13 +258,19 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
     let mut face_events: Vec<FaceEvent> = Vec::new();
     let mut peers = Peers::default();
     let mut totals = Totals::new(&mut node);
-    let mut last_sync = Instant::now();
+    // Group commit: what was stored since the last sync becomes durable (log fsynced, frontier
+    // files replaced) as soon as a burst settles, and at least once a second under steady load.
+    let mut stored = stored_count(&node);
+    let mut unsynced_since: Option<Instant> = None;
     let mut last_summary = Instant::now();
     // Set when the last turn stopped moving output before it was done: poll without sleeping.
     let mut spin = false;
     while !stop.load(Ordering::Relaxed) {
         // How long to sleep: until the engine's deadline, a face's deadline, or a second.
         let mut wait = if spin { Duration::ZERO } else { Duration::from_secs(1) };
+        if unsynced_since.is_some() {
+            wait = wait.min(SETTLED);
+        }
         if let Some(t) = node.poll_timeout() {
             wait = wait.min(Duration::from_millis(t.0.saturating_sub(clock().0)));
         }
@@ -269,6 +285,7 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
                 return Err(e);
             }
         }
+        let settled = events.is_empty();
         for ev in events.iter() {
             let index = face_of(ev.token());
             if let Some(s) = slots.get_mut(index) {
@@ -320,11 +337,16 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
         while let Some(event) = node.poll_event() {
             log_event(&event, &peers);
         }
-        if last_sync.elapsed() >= Duration::from_secs(1) {
+        let now_stored = stored_count(&node);
+        if now_stored != stored {
+            stored = now_stored;
+            unsynced_since.get_or_insert_with(Instant::now);
+        }
+        if unsynced_since.is_some_and(|t| settled || t.elapsed() >= Duration::from_secs(1)) {
             if let Err(e) = node.store_mut().sync() {
                 log::error!("data directory {}: sync failed: {e}", cfg.data.display());
             }
-            last_sync = Instant::now();
+            unsynced_since = None;
         }
         if last_status.elapsed() >= Duration::from_secs(1) {
             publish_status(&mut status, &node, &mut slots);

@@ -217,6 +217,8 @@ pub struct FsStore {
     /// Feeds with unsynced changes, each listed once.
     dirty: Vec<FeedId>,
     unsynced: u32,
+    /// Feed directories were created since the last sync: the data directory needs an fsync.
+    root_dirty: bool,
     /// The locked [`LOCK_FILE`]; `None` for a read-only store.
     lock: Option<File>,
 }
@@ -269,6 +271,7 @@ impl FsStore {
             notes: Vec::new(),
             dirty: Vec::new(),
             unsynced: 0,
+            root_dirty: false,
             lock,
         };
         let mut names: Vec<_> = std::fs::read_dir(&store.root)?.collect::<Result<_, _>>()?;
@@ -288,7 +291,7 @@ impl FsStore {
                 store.notes.push(OpenNote::Skipped { path, reason: "not a directory".to_owned() });
                 continue;
             }
-            match open_feed(&store.root, &fid, mode, &mut store.notes) {
+            match open_feed(&store.root, &fid, mode, false, &mut store.notes) {
                 Ok(feed) => {
                     store.feeds.insert(fid, feed);
                 }
@@ -509,7 +512,16 @@ fn scan_forward(file: &File, fid: &FeedId, feed: &mut Feed, size: u64) -> io::Re
 
 /// Loads one feed directory, repairing it (see SPEC.md section 8); read-only, it notes the
 /// damage and builds the repaired state in memory only.
-fn open_feed(root: &Path, fid: &FeedId, mode: Mode, notes: &mut Vec<OpenNote>) -> io::Result<Feed> {
+/// Opens (or, for a writer, creates) one feed. With `lazy`, a feed created just now gets its
+/// `frontier.bin` at the next sync instead of at once (batched durability: new feeds join the
+/// group commit; a crash before it leaves an empty log without a frontier, which open repairs).
+fn open_feed(
+    root: &Path,
+    fid: &FeedId,
+    mode: Mode,
+    lazy: bool,
+    notes: &mut Vec<OpenNote>,
+) -> io::Result<Feed> {
     let dir = feed_dir(root, fid);
     let write = mode == Mode::Write;
     if write {
@@ -576,7 +588,11 @@ fn open_feed(root: &Path, fid: &FeedId, mode: Mode, notes: &mut Vec<OpenNote>) -
         notes.push(OpenNote::TruncatedLog { fid: *fid, from: size, to: feed.end });
     }
     if write && stored.as_ref() != Some(&feed.frontier_file()) {
-        write_frontier(&dir, &feed.frontier_file())?;
+        if lazy && raw.is_none() && size == 0 {
+            feed.frontier_dirty = true;
+        } else {
+            write_frontier(&dir, &feed.frontier_file())?;
+        }
     }
     Ok(feed)
 }
@@ -623,11 +639,18 @@ impl Store for FsStore {
         if self.is_read_only() {
             return Err(StoreError::ReadOnly);
         }
-        let feed = open_feed(&self.root, &fid, Mode::Write, &mut self.notes)?;
-        if self.config.durability == Durability::EveryWrite {
+        let batched = self.config.durability != Durability::EveryWrite;
+        let feed = open_feed(&self.root, &fid, Mode::Write, batched, &mut self.notes)?;
+        let lazy = feed.frontier_dirty;
+        self.feeds.insert(fid, feed);
+        if batched {
+            self.root_dirty = true;
+            if lazy {
+                self.mark_dirty(&fid)?;
+            }
+        } else {
             File::open(&self.root)?.sync_all()?;
         }
-        self.feeds.insert(fid, feed);
         Ok(true)
     }
 
@@ -784,6 +807,10 @@ impl Store for FsStore {
             if let Some(feed) = self.feeds.get_mut(fid) {
                 sync_feed(&self.root, fid, feed, &mut self.handles)?;
             }
+        }
+        if self.root_dirty {
+            File::open(&self.root)?.sync_all()?;
+            self.root_dirty = false;
         }
         self.dirty.clear();
         self.unsynced = 0;

@@ -35,7 +35,8 @@ exits 0.";
 /// spub.py's single-dash long options and the options they mean here.
 const LEGACY: &[cli::Legacy] = &[("role", "role"), ("help", "help")];
 
-/// The batched policy: the relay syncs the store once a second; the write count only bounds
+/// The batched policy: the relay syncs the store when a burst settles and at least once a
+/// second; the write count only bounds
 /// what a burst can leave unsynced (65536 writes, about 7.5 MiB).
 const BATCHED: Durability = Durability::Batched { every: 65_536 };
 
@@ -107,7 +108,8 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = 64)]
     max_per_ip: usize,
 
-    /// every: fsync each write; batched: at most once a second (entries that reached the log
+    /// every: fsync each write; batched: group commit when a burst settles, at least once a
+    /// second under load (entries that reached the log
     /// survive a crash)
     #[arg(long, value_name = "POLICY", value_enum, default_value_t = Fsync::Batched)]
     fsync: Fsync,
