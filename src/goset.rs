@@ -8,7 +8,8 @@
 //! inside, or a NOVELTY for a single key), so the peers bisect their way down to the missing keys.
 //!
 //! This module owns the set and that logic; it does no I/O and reads no clock. Messages come in
-//! through [`GoSet::handle_at`], the periodic round comes out of [`GoSet::poll_round`].
+//! through [`GoSet::handle_at`]; the periodic round's messages come out of [`GoSet::round`], which
+//! the node calls on its own round timer (every 15 s in deployed peers).
 //!
 //! # Admission
 //!
@@ -56,8 +57,6 @@ const MAX_QUARANTINE: usize = 4 * MAX_CAP;
 pub struct Config {
     /// Maximum number of keys; clamped to [`MAX_CAP`].
     pub cap: usize,
-    /// Time between periodic rounds.
-    pub round: Duration,
     /// Most packets sent in immediate reaction to received claims between two rounds.
     pub reply_budget: usize,
     /// How long a key learned from the network stays without being confirmed.
@@ -70,7 +69,6 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             cap: DEFAULT_CAP,
-            round: ROUND,
             reply_budget: DEFAULT_REPLY_BUDGET,
             unconfirmed_ttl: DEFAULT_UNCONFIRMED_TTL,
             quarantine: DEFAULT_UNCONFIRMED_TTL,
@@ -114,7 +112,6 @@ pub struct GoSet {
     /// the same state is not answered twice before the next round.
     answered: Vec<(Claim, [u8; 32])>,
     largest_span: u8,
-    next_round: Option<Instant>,
     /// Unconfirmed keys with the time they were first learned, oldest first.
     unconfirmed: Vec<(FeedId, Instant)>,
     /// Keys removed unconfirmed, with the time of removal, oldest first.
@@ -149,7 +146,6 @@ impl GoSet {
             replies_left: config.reply_budget,
             answered: Vec::new(),
             largest_span: 0,
-            next_round: None,
             unconfirmed: Vec::new(),
             quarantined: VecDeque::new(),
             clock: Instant(0),
@@ -334,22 +330,6 @@ impl GoSet {
     /// The claim over all keys, `None` for the empty set.
     pub fn full_claim(&self) -> Option<Claim> {
         self.claim(0, self.keys.len().checked_sub(1)?)
-    }
-
-    /// When the next periodic round is due; `None` before the first [`GoSet::poll_round`].
-    pub fn next_round(&self) -> Option<Instant> {
-        self.next_round
-    }
-
-    /// Runs the periodic round if it is due at `now` (the first call always runs it) and returns its
-    /// messages; returns nothing when it is not due yet.
-    pub fn poll_round(&mut self, now: Instant) -> Vec<GosetMsg> {
-        self.clock = self.clock.max(now);
-        if self.next_round.is_some_and(|due| now < due) {
-            return Vec::new();
-        }
-        self.next_round = Some(now + self.config.round);
-        self.round()
     }
 
     /// A new peer appeared: answers given so far did not reach it, so the same claims may be

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use libfuzzer_sys::fuzz_target;
 use tinyssb::goset::{Config, GoSet, MAX_CAP};
 use tinyssb::ids::FeedId;
-use tinyssb::time::{Duration, Instant};
+use tinyssb::time::Instant;
 use tinyssb::wire::goset::{Claim, GosetMsg, CLAIM_LEN};
 use tinyssb::wire::MAX_PACKET;
 
@@ -71,7 +71,7 @@ fuzz_target!(|data: &[u8]| {
     let mut input = Input(data);
     let cap = usize::from(input.byte()) + 1;
     let reply_budget = usize::from(input.byte() % 16);
-    let config = Config { cap, round: Duration(15_000), reply_budget };
+    let config = Config { cap, reply_budget, ..Config::default() };
     let (mut a, mut b) = (GoSet::new(config), GoSet::new(config));
     let mut now = Instant(0);
     for _ in 0..512 {
@@ -94,12 +94,18 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             3 => {
-                now = Instant(now.0 + u64::from(u16::from_le_bytes(input.array())));
-                for m in a.poll_round(now) {
+                // Time passes (up to a minute per step): unconfirmed keys may expire.
+                now = Instant(now.0 + 1000 * u64::from(input.byte() % 64));
+                for g in [&mut a, &mut b] {
+                    for k in g.expire(now) {
+                        assert!(!g.contains(&k));
+                    }
+                }
+                for m in a.round() {
                     check_msg(&m);
                     exchange(&mut b, &mut a, m);
                 }
-                for m in b.poll_round(now) {
+                for m in b.round() {
                     exchange(&mut a, &mut b, m);
                 }
             }

@@ -239,6 +239,7 @@ impl<S: Store> Node<S> {
                 if let Some(f) = self.faces.get_mut(&face) {
                     f.on_goset_changed(now);
                 }
+                self.rearm(face);
             }
         }
         outcome

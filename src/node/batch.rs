@@ -6,6 +6,7 @@
 //! their chunks reach the store. If the batch fails, each entry is checked alone: a feed keeps
 //! its verified prefix and is rolled back to it; what was chained on a forged entry is dropped.
 
+use super::timers::Timer;
 use super::{ChunkSlot, Event, FaceId, Node};
 use crate::crypto::{verify_batch, PublicKey};
 use crate::ids::{FeedId, MsgId, Seq};
@@ -43,15 +44,6 @@ pub(super) struct Tentative {
 pub(super) struct Batch {
     items: Vec<Tentative>,
     chunks: usize,
-    /// When the oldest pending entry arrived: the node is due to settle from then on.
-    since: Option<Instant>,
-}
-
-impl Batch {
-    /// The instant by which the batch must settle, if anything is pending.
-    pub fn due(&self) -> Option<Instant> {
-        self.since
-    }
 }
 
 impl<S: Store> Node<S> {
@@ -81,7 +73,8 @@ impl<S: Store> Node<S> {
             chunks: Vec::new(),
             chain_complete: false,
         });
-        self.batch.since.get_or_insert(now);
+        // Due at once: the driver settles the batch when it runs the timers after this burst.
+        self.timers.advance(Timer::Settle, now);
         if self.batch.items.len() >= BATCH_ENTRIES {
             self.settle();
         }
@@ -110,7 +103,7 @@ impl<S: Store> Node<S> {
     pub(super) fn settle(&mut self) {
         let items = std::mem::take(&mut self.batch.items);
         self.batch.chunks = 0;
-        self.batch.since = None;
+        self.timers.set(Timer::Settle, None);
         if items.is_empty() {
             return;
         }

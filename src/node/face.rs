@@ -92,10 +92,6 @@ impl Face {
         }
     }
 
-    pub fn is_due(&self, now: Instant) -> bool {
-        self.want.is_due(now) || self.chnk.is_due(now)
-    }
-
     pub fn deadline(&self) -> Instant {
         self.want.deadline().min(self.chnk.deadline())
     }

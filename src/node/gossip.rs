@@ -25,7 +25,7 @@ impl<S: Store> Node<S> {
         if !outcome.learned.is_empty() || !outcome.evicted.is_empty() {
             // While the set is growing, run the next round soon: its pending-claim work
             // finishes what the immediate answers left open.
-            self.goset_due = self.goset_due.min(now + GROWING_ROUND);
+            self.timers.advance(super::timers::Timer::GosetRound, now + GROWING_ROUND);
             if let Some(claim) = self.goset.full_claim() {
                 let full = GosetMsg::Claim(claim);
                 if !outcome.send.contains(&full) {

@@ -61,6 +61,7 @@ mod output;
 mod pacer;
 mod requests;
 mod serve;
+mod timers;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -76,6 +77,7 @@ use crate::wire::request::{chnk_dmx, want_dmx};
 pub use admission::{Admission, DEFAULT_MAX_SIDECHAIN_BYTES};
 use face::Face;
 pub use pacer::PacerConfig;
+use timers::Timer;
 
 /// Identifies a face: one link to one peer (a websocket connection) or one broadcast medium
 /// (a UDP multicast group, a LoRa radio). Chosen by the driver.
@@ -147,7 +149,7 @@ impl Default for Config {
         Config {
             role: Role::InOut,
             goset_cap: 100,
-            goset_interval: Duration::from_secs(15),
+            goset_interval: crate::goset::ROUND,
             reliable_pacer: PacerConfig {
                 initial: Duration::from_secs(4),
                 floor: Duration::from_millis(250),
@@ -296,7 +298,7 @@ pub struct Node<S: Store> {
     want_dmx: Dmx,
     chnk_dmx: Dmx,
     faces: BTreeMap<FaceId, Face>,
-    goset_due: Instant,
+    timers: timers::Timers,
     batch: batch::Batch,
     /// Faces with queued output, in the order they are polled.
     ring: VecDeque<FaceId>,
@@ -317,7 +319,6 @@ impl<S: Store> Node<S> {
     pub fn new(cfg: Config, store: S, now: Instant) -> Node<S> {
         let goset = GoSet::new(crate::goset::Config {
             cap: cfg.goset_cap,
-            round: cfg.goset_interval,
             unconfirmed_ttl: cfg.admission.unconfirmed_ttl,
             quarantine: cfg.admission.quarantine,
             ..crate::goset::Config::default()
@@ -332,7 +333,7 @@ impl<S: Store> Node<S> {
             want_dmx: want_dmx(&state),
             chnk_dmx: chnk_dmx(&state),
             faces: BTreeMap::new(),
-            goset_due: now,
+            timers: timers::Timers::default(),
             batch: batch::Batch::default(),
             ring: VecDeque::new(),
             out_total: 0,
@@ -345,6 +346,7 @@ impl<S: Store> Node<S> {
         };
         node.load_goset(now);
         node.refresh_request_dmx();
+        node.timers.set(Timer::GosetRound, Some(now));
         node
     }
 
@@ -413,6 +415,7 @@ impl<S: Store> Node<S> {
             FaceKind::Broadcast => self.cfg.broadcast_pacer,
         };
         self.faces.insert(face, Face::new(kind, pacer, now));
+        self.rearm(face);
         self.goset.new_peer();
         if let Some(claim) = self.goset.full_claim() {
             if let Some(p) = Packet::new(&crate::wire::goset::GosetMsg::Claim(claim).to_packet()) {
@@ -425,6 +428,7 @@ impl<S: Store> Node<S> {
     /// A face went down; everything about it, and its queued output, is forgotten.
     pub fn handle_face_down(&mut self, _now: Instant, face: FaceId) {
         self.discard_output(face);
+        self.timers.set(Timer::Requests(face), None);
         if let Some(f) = self.faces.remove(&face) {
             for fid in f.held.keys() {
                 if let Some(waiting) = self.waiters.get_mut(fid) {
@@ -486,15 +490,17 @@ impl<S: Store> Node<S> {
         self.clock = self.clock.max(now);
         self.settle();
         self.expire_unconfirmed(now);
-        if self.goset_due <= now {
-            self.goset_round(now);
-            self.goset_due = now + self.cfg.goset_interval;
-        }
-        if self.cfg.role.ingests() {
-            let due: Vec<FaceId> =
-                self.faces.iter().filter(|(_, f)| f.is_due(now)).map(|(id, _)| *id).collect();
-            for face in due {
-                self.send_requests(now, face);
+        for timer in self.timers.due(now) {
+            match timer {
+                Timer::Settle => {}
+                Timer::GosetRound => {
+                    self.goset_round(now);
+                    self.timers.set(Timer::GosetRound, Some(now + self.cfg.goset_interval));
+                }
+                Timer::Requests(face) => {
+                    self.send_requests(now, face);
+                    self.rearm(face);
+                }
             }
         }
     }
@@ -586,19 +592,10 @@ impl<S: Store> Node<S> {
     /// When [`Node::handle_timeout`] must be called next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut next = self.goset_due;
-        if let Some(due) = self.next_expiry() {
-            next = next.min(due);
+        match (self.timers.next(), self.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        if let Some(due) = self.batch.due() {
-            next = next.min(due);
-        }
-        if self.cfg.role.ingests() {
-            for f in self.faces.values() {
-                next = next.min(f.deadline());
-            }
-        }
-        Some(next)
     }
 
     // ---- internals shared by the submodules ----
@@ -675,9 +672,20 @@ impl<S: Store> Node<S> {
 
     fn on_goset_changed(&mut self, now: Instant) {
         self.refresh_request_dmx();
-        for f in self.faces.values_mut() {
-            f.on_goset_changed(now);
+        let faces: Vec<FaceId> = self.faces.keys().copied().collect();
+        for face in faces {
+            if let Some(f) = self.faces.get_mut(&face) {
+                f.on_goset_changed(now);
+            }
+            self.rearm(face);
         }
+    }
+
+    /// Puts `face`'s next request into the timer table (none for a node that does not ingest,
+    /// or a face that is gone).
+    fn rearm(&mut self, face: FaceId) {
+        let at = self.faces.get(&face).filter(|_| self.cfg.role.ingests()).map(Face::deadline);
+        self.timers.set(Timer::Requests(face), at);
     }
 
     fn store_failed(&mut self, face: FaceId, e: StoreError) {
