@@ -97,6 +97,22 @@ struct Mismatch {
     theirs: usize,
 }
 
+/// What one peer may still be sent in immediate answers to its claims before the next round:
+/// a packet budget, and the claims already answered (with our state at the time: the same
+/// claim reaching the same state is not answered twice).
+#[derive(Clone, Debug, Default)]
+pub struct Replies {
+    left: usize,
+    answered: Vec<(Claim, [u8; 32])>,
+}
+
+impl Replies {
+    /// A fresh budget of `budget` packets.
+    pub fn new(budget: usize) -> Replies {
+        Replies { left: budget, answered: Vec::new() }
+    }
+}
+
 /// A grow-only set of feed ids with its claim bookkeeping.
 #[derive(Clone, Debug)]
 pub struct GoSet {
@@ -107,10 +123,9 @@ pub struct GoSet {
     pending: Vec<Claim>,
     novelties: VecDeque<FeedId>,
     novelty_credit: usize,
-    replies_left: usize,
-    /// Claims answered since the last round, with our state at the time: the same claim reaching
-    /// the same state is not answered twice before the next round.
-    answered: Vec<(Claim, [u8; 32])>,
+    /// The reply budget of [`GoSet::handle`] and [`GoSet::handle_at`] (one budget for all peers);
+    /// [`GoSet::handle_from`] takes the peer's own.
+    replies: Replies,
     largest_span: u8,
     /// Unconfirmed keys with the time they were first learned, oldest first.
     unconfirmed: Vec<(FeedId, Instant)>,
@@ -143,8 +158,7 @@ impl GoSet {
             pending: Vec::new(),
             novelties: VecDeque::new(),
             novelty_credit: NOVELTY_PER_ROUND,
-            replies_left: config.reply_budget,
-            answered: Vec::new(),
+            replies: Replies::new(config.reply_budget),
             largest_span: 0,
             unconfirmed: Vec::new(),
             quarantined: VecDeque::new(),
@@ -335,14 +349,18 @@ impl GoSet {
     /// A new peer appeared: answers given so far did not reach it, so the same claims may be
     /// answered again (still within the round's reply budget).
     pub fn new_peer(&mut self) {
-        self.answered.clear();
+        self.replies.answered.clear();
+    }
+
+    /// A fresh per-round reply budget for one peer (see [`GoSet::handle_from`]).
+    pub fn reply_budget(&self) -> Replies {
+        Replies::new(self.config.reply_budget)
     }
 
     /// Runs one periodic round now: the full claim, one queued novelty, then the pending claims,
     /// smallest first, within the per-round ask and help budgets. Resets the reply budget.
     pub fn round(&mut self) -> Vec<GosetMsg> {
-        self.replies_left = self.config.reply_budget;
-        self.answered.clear();
+        self.replies = self.reply_budget();
         let mut out: Vec<GosetMsg> = self.full_claim().map(GosetMsg::Claim).into_iter().collect();
         for _ in 0..NOVELTY_PER_ROUND {
             out.extend(self.novelties.pop_front().map(GosetMsg::Novelty));
@@ -390,11 +408,26 @@ impl GoSet {
         msg: &GosetMsg,
         admit: &mut dyn FnMut(&FeedId) -> bool,
     ) -> Outcome {
+        let mut replies = std::mem::take(&mut self.replies);
+        let outcome = self.handle_from(now, msg, admit, &mut replies);
+        self.replies = replies;
+        outcome
+    }
+
+    /// As [`GoSet::handle_at`], answering within `replies`, the budget of the peer the message
+    /// came from: one busy peer cannot use up the answers owed to the others.
+    pub fn handle_from(
+        &mut self,
+        now: Instant,
+        msg: &GosetMsg,
+        admit: &mut dyn FnMut(&FeedId) -> bool,
+        replies: &mut Replies,
+    ) -> Outcome {
         self.clock = self.clock.max(now);
         let mut outcome = Outcome::default();
         match msg {
             GosetMsg::Novelty(key) => self.learn(*key, admit, &mut outcome),
-            GosetMsg::Claim(c) => self.handle_claim(c, admit, &mut outcome),
+            GosetMsg::Claim(c) => self.handle_claim(c, admit, replies, &mut outcome),
         }
         if !outcome.learned.is_empty() {
             let keep: Vec<bool> = self.pending.iter().map(|c| self.mismatch(c).is_some()).collect();
@@ -404,7 +437,13 @@ impl GoSet {
         outcome
     }
 
-    fn handle_claim(&mut self, c: &Claim, admit: &mut dyn FnMut(&FeedId) -> bool, outcome: &mut Outcome) {
+    fn handle_claim(
+        &mut self,
+        c: &Claim,
+        admit: &mut dyn FnMut(&FeedId) -> bool,
+        budget: &mut Replies,
+        outcome: &mut Outcome,
+    ) {
         if !self.plausible(c) {
             return;
         }
@@ -427,7 +466,7 @@ impl GoSet {
         }
         let Some(m) = self.mismatch(c) else { return };
         let seen = (*c, self.state());
-        if self.answered.contains(&seen) {
+        if budget.answered.contains(&seen) {
             return;
         }
         // Unlike the round, always show our view of the span: even with more keys than the peer we
@@ -436,12 +475,12 @@ impl GoSet {
         if m.ours >= m.theirs {
             self.help(&m, true, &mut replies);
         }
-        if m.ours < m.theirs || replies.len() > self.replies_left {
+        if m.ours < m.theirs || replies.len() > budget.left {
             self.add_pending(*c);
         }
-        if replies.len() <= self.replies_left {
-            self.replies_left -= replies.len();
-            self.answered.push(seen);
+        if replies.len() <= budget.left {
+            budget.left -= replies.len();
+            budget.answered.push(seen);
             outcome.send.append(&mut replies);
         }
     }

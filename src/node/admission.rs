@@ -213,7 +213,15 @@ impl<S: Store> Node<S> {
             self.settle();
         }
         let adm = &self.cfg.admission;
-        let outcome = self.goset.handle_at(now, msg, &mut |k| adm.id_refusal(k).is_none());
+        // Answers come out of the asking face's own budget (a fresh one if the face is unknown).
+        let mut replies = match self.faces.get_mut(&face) {
+            Some(f) => std::mem::take(&mut f.goset_replies),
+            None => self.goset.reply_budget(),
+        };
+        let outcome = self.goset.handle_from(now, msg, &mut |k| adm.id_refusal(k).is_none(), &mut replies);
+        if let Some(f) = self.faces.get_mut(&face) {
+            f.goset_replies = replies;
+        }
         for fid in &outcome.refused {
             let reason = self.cfg.admission.id_refusal(fid).unwrap_or(DropReason::Denied);
             self.refuse(face, *fid, reason);

@@ -414,9 +414,9 @@ impl<S: Store> Node<S> {
             FaceKind::Reliable => self.cfg.reliable_pacer,
             FaceKind::Broadcast => self.cfg.broadcast_pacer,
         };
-        self.faces.insert(face, Face::new(kind, pacer, now));
+        let replies = self.goset.reply_budget();
+        self.faces.insert(face, Face::new(kind, pacer, now, replies));
         self.rearm(face);
-        self.goset.new_peer();
         if let Some(claim) = self.goset.full_claim() {
             if let Some(p) = Packet::new(&crate::wire::goset::GosetMsg::Claim(claim).to_packet()) {
                 self.send(face, p);
