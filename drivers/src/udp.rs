@@ -12,7 +12,7 @@ use mio::{Interest, Registry};
 use rustix::net::{sockopt, AddressFamily, SocketType};
 
 use crate::crc;
-use crate::face::{self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, MAX_PACKET};
+use crate::face::{self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, MAX_FACE_PACKET};
 
 /// The multicast group and port of the reference implementations.
 pub const DEFAULT_GROUP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(224, 1, 1, 1), 5000);
@@ -34,7 +34,7 @@ pub struct UdpConfig {
 
 impl Default for UdpConfig {
     fn default() -> Self {
-        UdpConfig { crc: true, max_packet: MAX_PACKET, max_queue: 256 }
+        UdpConfig { crc: true, max_packet: MAX_FACE_PACKET, max_queue: 256 }
     }
 }
 
