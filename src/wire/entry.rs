@@ -189,7 +189,8 @@ pub struct Chain20 {
     pub content_len: u64,
     /// Bytes used by the length varint (`s`); the entry holds `min(len, 28 - s)` content bytes.
     pub varint_len: usize,
-    /// Hash of the first chunk, or [`HashPtr::NULL`] if the content fits in the entry.
+    /// Hash of the first chunk, or [`HashPtr::NULL`](crate::ids::HashPtr::NULL) if the content
+    /// fits in the entry.
     pub first: crate::ids::HashPtr,
 }
 
