@@ -1,7 +1,7 @@
 //! SPEC.md must not drift from the code: every byte example in it (a block tagged `hex KIND
 //! [NAME]`, see SPEC.md's notation section) is checked here against the implementation, and
 //! against the known-answer vectors where the example names one. The transport kinds (`crc32`,
-//! `kiss`) live in the drivers and are checked by drivers/tests/spec_examples.rs.
+//! `kiss`) live in the drivers and are checked by `drivers/tests/spec_examples.rs`.
 //!
 //! A kind or name this test does not know is an error, and so is a fenced block without a tag
 //! or an inline code span that looks like an encoding: a new example must come with its check.
@@ -194,7 +194,7 @@ fn check_request_int(block: &Block) -> Check {
     })
 }
 
-/// The keys of the set labelled `label` in goset.json, as our GoSet sorts them.
+/// The keys of the set labelled `label` in goset.json, as our `GoSet` sorts them.
 fn goset_of(label: &str) -> Result<GoSet, String> {
     let v = vector("goset.json");
     let states = v["states"].as_array().expect("states");

@@ -71,7 +71,7 @@ impl UdpFace {
 
     /// A face that joins `group` on the interface with address `iface`
     /// (`0.0.0.0`: the kernel's choice), receives on the group's port (shared
-    /// with other processes via SO_REUSEADDR) and sends from its own socket.
+    /// with other processes via `SO_REUSEADDR`) and sends from its own socket.
     /// Multicast loopback is on, so pubs on one host hear each other; the
     /// face discards its own datagrams.
     pub fn multicast(

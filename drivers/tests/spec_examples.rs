@@ -1,5 +1,5 @@
 //! The transport byte examples of SPEC.md (`hex crc32` and `hex kiss` blocks) checked against
-//! the drivers' code; tests/spec_examples.rs in the core crate checks all other kinds.
+//! the drivers' code; `tests/spec_examples.rs` in the core crate checks all other kinds.
 
 #[path = "../../tests/spec/mod.rs"]
 mod spec;

@@ -272,7 +272,7 @@ impl FsStore {
             lock,
         };
         let mut names: Vec<_> = std::fs::read_dir(&store.root)?.collect::<Result<_, _>>()?;
-        names.sort_by_key(|e| e.file_name());
+        names.sort_by_key(std::fs::DirEntry::file_name);
         for item in names {
             if item.file_name() == LOCK_FILE {
                 continue;

@@ -199,7 +199,7 @@ impl From<bool> for Value {
 /// Body width of an integer: `1 + bitlen(m) / 8` with `m = n` for `n >= 0`, else `-n - 1`.
 fn int_width(n: i64) -> usize {
     // `n ^ (n >> 63)` is `n` for non-negative `n` and `!n = -n - 1` otherwise.
-    let m = (n ^ (n >> 63)) as u64;
+    let m = (n ^ (n >> 63)).cast_unsigned();
     1 + (64 - m.leading_zeros() as usize) / 8
 }
 

@@ -1,5 +1,5 @@
 //! Reads the byte examples out of SPEC.md (the `hex KIND [NAME]` blocks described in its
-//! notation section), for tests/spec_examples.rs and drivers/tests/spec_examples.rs.
+//! notation section), for `tests/spec_examples.rs` and `drivers/tests/spec_examples.rs`.
 
 #![allow(dead_code)] // each of the two tests uses a different part
 
