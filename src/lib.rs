@@ -6,6 +6,9 @@
 //! store and the replication engine. Time is passed in, output is polled.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// Wire and store code converts between widths a lot; a silent truncation there is a protocol
+// bug. Tests and benches are not held to this.
+#![warn(clippy::cast_possible_truncation)]
 
 pub mod crypto;
 pub mod feed;

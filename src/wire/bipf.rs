@@ -407,7 +407,7 @@ fn decode_int(body: &[u8]) -> Result<i64, BipfError> {
         *r = *b;
     }
     // Move the top byte read into the sign position, then shift back arithmetically.
-    let shift = 64 - 8 * low.len() as u32;
+    let shift = 8 * (8 - low.len());
     let n = (i64::from_le_bytes(raw) << shift) >> shift;
     let fill = if n < 0 { 0xff } else { 0x00 };
     if high.iter().any(|&b| b != fill) {

@@ -207,8 +207,8 @@ impl Chain20 {
 
     /// Content bytes held in the entry itself.
     pub fn head_len(&self) -> usize {
-        let room = (CHAIN20_HEAD - self.varint_len) as u64;
-        self.content_len.min(room) as usize
+        let room = CHAIN20_HEAD - self.varint_len;
+        usize::try_from(self.content_len).map_or(room, |len| len.min(room))
     }
 
     /// Number of sidechain chunks: `ceil((len - (28 - s)) / 100)`, at least 0.

@@ -173,7 +173,8 @@ mod tests {
     use quickcheck::quickcheck;
 
     fn arb_claim(seed: &[u8], count: u8) -> Claim {
-        let byte = |i: usize| seed.get(i % seed.len().max(1)).copied().unwrap_or(7).wrapping_add(i as u8);
+        let byte =
+            |i: usize| seed.get(i % seed.len().max(1)).copied().unwrap_or(7).wrapping_add(i.to_le_bytes()[0]);
         Claim {
             lo: FeedId(core::array::from_fn(byte)),
             hi: FeedId(core::array::from_fn(|i| byte(i + 32))),
