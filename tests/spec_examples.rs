@@ -18,7 +18,7 @@ use tinyssb::store::Store;
 use tinyssb::wire::bipf::{self, Value};
 use tinyssb::wire::chunk::Chunk;
 use tinyssb::wire::entry::{entry_dmx, Chain20, Entry, CHAIN20_HEAD};
-use tinyssb::wire::goset::{goset_dmx, GosetMsg, CLAIM_TYPE};
+use tinyssb::wire::goset::{goset_dmx, GosetMsg, CLAIM_TYPE, NOVELTY_TYPE};
 use tinyssb::wire::request::{chnk_dmx, want_dmx, ChnkVector, ChunkRequest, RequestVector, WantVector};
 use tinyssb::wire::varint;
 use tinyssb::{FeedId, MsgId, Seq};
@@ -66,6 +66,8 @@ fn every_spec_example_matches_the_code() {
             "request-int" => check_request_int(block),
             "dmx" => check_dmx(block),
             "claim" => check_claim(block),
+            "novelty" => check_novelty(block),
+            "log" => check_log(block),
             "want" => check_want(block),
             "chnk" => check_chnk(block),
             "entry" => check_entry(block),
@@ -272,6 +274,20 @@ fn check_claim(block: &Block) -> Check {
     )
 }
 
+fn check_novelty(block: &Block) -> Check {
+    let set = goset_of(goset_label(block)?)?;
+    let key = *set.keys().first().ok_or("an empty set has no key to offer")?;
+    let (bytes, fields) = block.fields()?;
+    same("novelty", &GosetMsg::Novelty(key).to_packet(), &bytes)?;
+    ensure(GosetMsg::from_packet(&bytes) == Ok(GosetMsg::Novelty(key)), || {
+        "does not decode to the key".into()
+    })?;
+    check_fields(
+        &fields,
+        &[("dmx", goset_dmx().0.to_vec()), ("type", vec![NOVELTY_TYPE]), ("key", key.0.to_vec())],
+    )
+}
+
 fn check_want(block: &Block) -> Check {
     let label = goset_label(block)?;
     let set = goset_of(label)?;
@@ -373,14 +389,8 @@ fn check_chunk(block: &Block) -> Check {
     )
 }
 
-/// `frontier.bin` of feed.json's feed after its entries `1..=N` were stored without any chunk
-/// (name `feed.json:N`; `feed.json:empty` is N = 0).
-fn check_frontier(block: &Block) -> Check {
-    let n: u32 = match block.name.strip_prefix("feed.json:") {
-        Some("empty") => 0,
-        Some(n) => n.parse().map_err(|_| "name must be feed.json:N or feed.json:empty")?,
-        None => return Err("name must be feed.json:N or feed.json:empty".into()),
-    };
+/// A data directory holding feed.json's feed with its entries `1..=n` stored, no chunks.
+fn feed_dir(n: u32) -> Result<(tempfile::TempDir, std::path::PathBuf), String> {
     let v = vector("feed.json");
     let fid = FeedId::from_slice(&vhex(&v["fid"])).expect("fid");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -393,11 +403,47 @@ fn check_frontier(block: &Block) -> Check {
         store.append_entry(&fid, &entry, msg_id).map_err(|e| e.to_string())?;
     }
     store.sync().map_err(|e| e.to_string())?;
-    let written =
-        std::fs::read(dir.path().join(fid.to_hex()).join("frontier.bin")).map_err(|e| e.to_string())?;
+    let feed = dir.path().join(fid.to_hex());
+    Ok((dir, feed))
+}
+
+/// The N of a `feed.json:N` name (`feed.json:empty` is 0).
+fn stored_count(block: &Block) -> Result<u32, String> {
+    match block.name.strip_prefix("feed.json:") {
+        Some("empty") => Ok(0),
+        Some(n) => n.parse().map_err(|_| "name must be feed.json:N or feed.json:empty".into()),
+        None => Err("name must be feed.json:N or feed.json:empty".into()),
+    }
+}
+
+/// `log.bin` of feed.json's feed after its entries `1..=N` were stored without any chunk.
+fn check_log(block: &Block) -> Check {
+    let n = stored_count(block)?;
+    let (_dir, feed) = feed_dir(n)?;
+    let written = std::fs::read(feed.join("log.bin")).map_err(|e| e.to_string())?;
+    let (bytes, fields) = block.fields()?;
+    same("log.bin", &written, &bytes)?;
+    let mut entries = Vec::new();
+    let mut backs = Vec::new();
+    for seq in 1..=n {
+        let (e, _, _) = feed_entry(&format!("feed.json:{seq}"))?;
+        entries.extend(vhex(&e["wire"]));
+        let start = u32::try_from(e["log_offset"].as_u64().expect("log_offset")).expect("offset");
+        backs.extend(start.to_be_bytes());
+    }
+    check_fields(&fields, &[("entry", entries), ("back", backs)])
+}
+
+/// `frontier.bin` of feed.json's feed after its entries `1..=N` were stored without any chunk
+/// (name `feed.json:N`; `feed.json:empty` is N = 0).
+fn check_frontier(block: &Block) -> Check {
+    let n = stored_count(block)?;
+    let (_dir, feed) = feed_dir(n)?;
+    let written = std::fs::read(feed.join("frontier.bin")).map_err(|e| e.to_string())?;
     let (bytes, _) = block.fields()?;
     same("frontier.bin", &written, &bytes)?;
     if n == 0 {
+        let v = vector("feed.json");
         same("feed.json genesis_frontier_bin", &vhex(&v["genesis_frontier_bin"]), &bytes)?;
     }
     Ok(())
