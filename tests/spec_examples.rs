@@ -90,6 +90,46 @@ fn every_spec_example_matches_the_code() {
     }
 }
 
+/// Every `Type::function` SPEC.md names in code spans must exist in the core's sources (a type
+/// of that name declared somewhere, a function of that name defined somewhere), so the text
+/// cannot keep pointing at an API that was renamed or never existed. Primitive types are skipped.
+#[test]
+fn apis_named_in_spec_exist() {
+    let text = spec::read_spec(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = String::new();
+    let mut dirs = vec![std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))];
+    while let Some(dir) = dirs.pop() {
+        for item in std::fs::read_dir(dir).expect("read src") {
+            let path = item.expect("dir entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources.push_str(&std::fs::read_to_string(&path).expect("read source"));
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    let mut named = 0;
+    for (n, line) in text.lines().enumerate() {
+        for span in line.split('`').skip(1).step_by(2) {
+            let Some((ty, rest)) = span.split_once("::") else { continue };
+            let func: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let is_ident = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
+            if !is_ident(ty) || !is_ident(&func) || ty.starts_with(|c: char| c.is_lowercase()) {
+                continue; // not a path, or a primitive such as i64::MAX
+            }
+            named += 1;
+            let has_type =
+                ["struct", "enum", "trait", "type"].iter().any(|k| sources.contains(&format!("{k} {ty}")));
+            if !has_type || !sources.contains(&format!("fn {func}(")) {
+                missing.push(format!("SPEC.md:{}: `{span}` is not in src/", n + 1));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+    assert!(named > 0, "SPEC.md names no Type::function at all: is the scan broken?");
+}
+
 /// Runs `check` on every equation of the block and collects the failures with their lines.
 fn each<F>(block: &Block, mut check: F) -> Check
 where
