@@ -214,7 +214,7 @@ fn framed(len: usize) -> usize {
 }
 
 /// Measures `v`: returns its encoded length and appends the body length of every container, in
-/// pre-order, to `lens`, so that [`write`] never measures anything twice.
+/// pre-order, to `lens`, so that [`write()`] never measures anything twice.
 fn measure(v: &Value, lens: &mut Vec<usize>) -> usize {
     let body = match v {
         Value::Str(s) => s.len(),
