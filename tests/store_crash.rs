@@ -1,4 +1,4 @@
-//! FsStore recovery: torn logs, interrupted frontier updates, foreign directory entries.
+//! `FsStore` recovery: torn logs, interrupted frontier updates, foreign directory entries.
 
 mod store_util;
 
@@ -61,7 +61,7 @@ fn apply<S: Store>(sc: &Scenario, store: &mut S, n: usize, keep: usize, mut afte
     for step in &sc.steps[..n] {
         match *step {
             Step::Append(i) if i < keep => {
-                store.append_entry(&sc.fid, &sc.entries[i].entry, sc.entries[i].msg_id).unwrap()
+                store.append_entry(&sc.fid, &sc.entries[i].entry, sc.entries[i].msg_id).unwrap();
             }
             Step::Chunk(i) if i < keep => {
                 let k = written[i];

@@ -1,5 +1,5 @@
-//! Model test: random operation sequences give the same observable results on FsStore and
-//! MemStore, including across clean reopens and crashes (a store that is never dropped).
+//! Model test: random operation sequences give the same observable results on `FsStore` and
+//! `MemStore`, including across clean reopens and crashes (a store that is never dropped).
 
 mod store_util;
 

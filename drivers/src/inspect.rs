@@ -309,13 +309,13 @@ pub fn digests(store: &mut FsStore) -> Result<(String, String), StoreError> {
             full.extend_from_slice(&s.to_be_bytes());
             full.extend_from_slice(&entry.0);
             full.extend_from_slice(&c.chunks_total.to_be_bytes());
-            full.extend_from_slice(&(c.chunks.len() as u32).to_be_bytes());
+            full.extend_from_slice(&u32::try_from(c.chunks.len()).unwrap_or(u32::MAX).to_be_bytes());
             c.chunks.iter().for_each(|ch| full.extend_from_slice(&ch.0));
             logical.push(b'E');
             logical.extend_from_slice(&s.to_be_bytes());
             logical.push(c.type_byte);
             logical.extend_from_slice(&(u32::try_from(c.len).unwrap_or(u32::MAX)).to_be_bytes());
-            logical.extend_from_slice(&(c.bytes.len() as u32).to_be_bytes());
+            logical.extend_from_slice(&u32::try_from(c.bytes.len()).unwrap_or(u32::MAX).to_be_bytes());
             logical.extend_from_slice(&c.bytes);
         }
     }

@@ -106,7 +106,7 @@ fn build_faces(cfg: &RelayConfig) -> io::Result<Vec<Slot>> {
     };
     if let Some(addr) = cfg.listen {
         let face = WsServer::bind(slots.len(), addr, ws)
-            .map_err(|e| context(e, format!("websocket server: cannot listen on {addr}")))?;
+            .map_err(|e| context(&e, &format!("websocket server: cannot listen on {addr}")))?;
         slots.push(Slot {
             face: Box::new(face),
             kind: FaceKind::Reliable,
@@ -125,7 +125,7 @@ fn build_faces(cfg: &RelayConfig) -> io::Result<Vec<Slot>> {
     for (bind, peer) in &cfg.udp {
         let face =
             UdpFace::unicast(slots.len(), *bind, *peer, UdpConfig { crc: false, ..UdpConfig::default() })
-                .map_err(|e| context(e, format!("udp: cannot bind {bind}")))?;
+                .map_err(|e| context(&e, &format!("udp: cannot bind {bind}")))?;
         slots.push(Slot {
             face: Box::new(face),
             kind: FaceKind::Broadcast,
@@ -134,7 +134,7 @@ fn build_faces(cfg: &RelayConfig) -> io::Result<Vec<Slot>> {
     }
     for group in &cfg.multicast {
         let face = UdpFace::multicast(slots.len(), *group, Ipv4Addr::UNSPECIFIED, UdpConfig::default())
-            .map_err(|e| context(e, format!("udp multicast: cannot join {group}")))?;
+            .map_err(|e| context(&e, &format!("udp multicast: cannot join {group}")))?;
         slots.push(Slot {
             face: Box::new(face),
             kind: FaceKind::Broadcast,
@@ -143,7 +143,7 @@ fn build_faces(cfg: &RelayConfig) -> io::Result<Vec<Slot>> {
     }
     for (path, baud) in &cfg.kiss {
         let port = SerialPort::open(path, *baud).map_err(|e| {
-            context(e, format!("kiss: cannot open serial device {} at {baud} baud", path.display()))
+            context(&e, &format!("kiss: cannot open serial device {} at {baud} baud", path.display()))
         })?;
         let face = KissFace::new(port, slots.len(), KissConfig::default());
         slots.push(Slot {
@@ -156,7 +156,7 @@ fn build_faces(cfg: &RelayConfig) -> io::Result<Vec<Slot>> {
 }
 
 /// `e` with `what` failed in front of its own message, keeping its kind.
-fn context(e: io::Error, what: String) -> io::Error {
+fn context(e: &io::Error, what: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
@@ -172,7 +172,7 @@ fn open_store(cfg: &RelayConfig) -> io::Result<FsStore> {
         if !data.is_dir() {
             // Creating it failed: there is nothing to remove, and nothing to call read-only.
             if let StoreError::Io(e) = e {
-                return context(e, format!("cannot create data directory {}", data.display()));
+                return context(&e, &format!("cannot create data directory {}", data.display()));
             }
             return store_error(data, e);
         }
@@ -245,7 +245,7 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
         node.goset().len()
     );
     for (index, s) in slots.iter_mut().enumerate() {
-        s.face.register(poll.registry()).map_err(|e| context(e, format!("{}: cannot register", s.name)))?;
+        s.face.register(poll.registry()).map_err(|e| context(&e, &format!("{}: cannot register", s.name)))?;
         log::info!("face {index}: {}", s.name);
     }
 

@@ -477,7 +477,7 @@ fn human_secs(s: u64) -> String {
 
 /// Seconds since the Unix epoch as `YYYY-MM-DD hh:mm:ss UTC`.
 pub fn utc(secs: u64) -> String {
-    let days = (secs / 86400) as i64;
+    let days = i64::try_from(secs / 86400).expect("u64 seconds / 86400 fits i64");
     let rem = secs % 86400;
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days + 719_468;

@@ -27,7 +27,7 @@ use tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
 use crate::face::{
-    self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, PeerInfo, MAX_PACKET, PEER_ID_BITS,
+    self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, PeerInfo, MAX_FACE_PACKET, PEER_ID_BITS,
     TOKENS_PER_FACE,
 };
 use crate::http::{self, Sniffed};
@@ -75,7 +75,7 @@ pub struct WsConfig {
 impl Default for WsConfig {
     fn default() -> Self {
         WsConfig {
-            max_packet: MAX_PACKET,
+            max_packet: MAX_FACE_PACKET,
             max_message: 1024,
             max_write_buffer: 512 * 1024,
             read_buffer: 4 * 1024,

@@ -148,7 +148,7 @@ impl Feed {
     }
 
     fn seq(&self) -> u32 {
-        self.offsets.len() as u32
+        u32::try_from(self.offsets.len()).expect("a log capped at MAX_LOG_LEN holds < 2^32 entries")
     }
 
     fn frontier_file(&self) -> FrontierFile {
@@ -275,7 +275,7 @@ impl FsStore {
             lock,
         };
         let mut names: Vec<_> = std::fs::read_dir(&store.root)?.collect::<Result<_, _>>()?;
-        names.sort_by_key(|e| e.file_name());
+        names.sort_by_key(std::fs::DirEntry::file_name);
         for item in names {
             if item.file_name() == LOCK_FILE {
                 continue;
@@ -407,11 +407,11 @@ impl BackReader<'_> {
         if !in_window {
             let hi = pos + 4;
             let lo = hi.saturating_sub(BACK_WINDOW);
-            self.buf.resize((hi - lo) as usize, 0);
+            self.buf.resize(usize::try_from(hi - lo).expect("at most BACK_WINDOW"), 0);
             self.file.read_exact_at(&mut self.buf, lo)?;
             self.base = lo;
         }
-        let i = (pos - self.base) as usize;
+        let i = usize::try_from(pos - self.base).expect("inside the window");
         let mut b = [0u8; 4];
         b.copy_from_slice(self.buf.get(i..i + 4).ok_or_else(|| io::Error::other("window"))?);
         Ok(u32::from_be_bytes(b))
@@ -469,10 +469,17 @@ fn scan_slots(
     Ok((k - from, hash))
 }
 
+/// An offset into a log, or a count of its records or chunks, as `u32`. Every record is
+/// checked against [`MAX_LOG_LEN`] (`u32::MAX`) before it is accepted, so these always fit; a
+/// failure here is a bug in that check, not bad data.
+fn log_u32(n: u64) -> u32 {
+    u32::try_from(n).expect("bounded by MAX_LOG_LEN")
+}
+
 fn pend_from_scan(start: u64, slots: u64, received: u64, next_hash: HashPtr) -> Option<Pend> {
     (received < slots).then(|| Pend {
-        received: received as u32,
-        remaining: (slots - received) as u32,
+        received: log_u32(received),
+        remaining: log_u32(slots - received),
         next_hash,
         slot_pos: start + SLOT * (received + 1),
     })
@@ -502,7 +509,7 @@ fn scan_forward(file: &File, fid: &FeedId, feed: &mut Feed, size: u64) -> io::Re
         if let Some(p) = pend_from_scan(start, slots, received, next) {
             feed.pend.insert(seq, p);
         }
-        feed.offsets.push(start as u32);
+        feed.offsets.push(log_u32(start));
         feed.prev = entry.msg_id(fid, Seq(seq), &feed.prev);
         feed.end = end;
         added += 1;
@@ -618,7 +625,7 @@ fn check_pending(
         }
         let (more, next) = scan_slots(file, start, received, slots, p.next_hash)?;
         if more > 0 {
-            notes.push(OpenNote::RecoveredChunks { fid: *fid, seq: Seq(seq), count: more as u32 });
+            notes.push(OpenNote::RecoveredChunks { fid: *fid, seq: Seq(seq), count: log_u32(more) });
         }
         if let Some(np) = pend_from_scan(start, slots, received + more, next) {
             feed.pend.insert(seq, np);
@@ -695,12 +702,13 @@ impl Store for FsStore {
         if end > MAX_LOG_LEN {
             return Err(StoreError::LogFull);
         }
-        let back = (start as u32).to_be_bytes();
+        let back = log_u32(start).to_be_bytes();
         let file = self.handles.get(&self.root, fid)?;
         if len <= ONE_WRITE_MAX {
-            let mut rec = vec![0u8; len as usize];
+            let len = usize::try_from(len).expect("at most ONE_WRITE_MAX");
+            let mut rec = vec![0u8; len];
             rec[..ENTRY_LEN].copy_from_slice(&entry.0);
-            rec[len as usize - 4..].copy_from_slice(&back);
+            rec[len - 4..].copy_from_slice(&back);
             file.write_all_at(&rec, start)?;
         } else {
             // The slots in between become a hole, which reads as zeros.
@@ -709,10 +717,10 @@ impl Store for FsStore {
         }
         if slots > 0 {
             let first = Chain20::parse(entry.payload()).map_or(HashPtr::NULL, |c| c.first);
-            let p = Pend { received: 0, remaining: slots as u32, next_hash: first, slot_pos: start + SLOT };
+            let p = Pend { received: 0, remaining: log_u32(slots), next_hash: first, slot_pos: start + SLOT };
             feed.pend.insert(seq, p);
         }
-        feed.offsets.push(start as u32);
+        feed.offsets.push(log_u32(start));
         feed.end = end;
         feed.prev = msg_id;
         feed.log_dirty = true;

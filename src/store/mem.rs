@@ -75,7 +75,7 @@ impl Store for MemStore {
 
     fn frontier(&self, fid: &FeedId) -> Option<Frontier> {
         let f = self.feeds.get(fid)?;
-        Some(Frontier { seq: Seq(f.records.len() as u32), prev: f.prev })
+        Some(Frontier { seq: Seq(u32::try_from(f.records.len()).expect("seqs are u32")), prev: f.prev })
     }
 
     fn read_entry(&mut self, fid: &FeedId, seq: Seq) -> Result<Option<Entry>, StoreError> {
@@ -131,7 +131,7 @@ impl Store for MemStore {
             .iter()
             .filter_map(|&s| {
                 let rec = feed.records.get(usize::try_from(s).ok()?.checked_sub(1)?)?;
-                let received = rec.chunks.len() as u32;
+                let received = u32::try_from(rec.chunks.len()).ok()?;
                 Some(PendingChain {
                     seq: Seq(s),
                     next_chunk: received,

@@ -5,10 +5,13 @@
 //! The engine verifies everything before it calls a mutating method; the store
 //! trusts its caller but never trusts the disk.
 //!
-//! [`mem::MemStore`] keeps everything in memory (tests, simulations); [`fs::FsStore`] is the
-//! reference-compatible data directory (SPEC.md section 8).
+//! [`mem::MemStore`] keeps everything in memory (tests, simulations); `fs::FsStore` (cargo
+//! feature `fs`, on by default) is the reference-compatible data directory (SPEC.md section 8).
+//! Nothing else in the crate touches the file system.
 
+#[cfg(feature = "fs")]
 mod frontier;
+#[cfg(feature = "fs")]
 pub mod fs;
 pub mod mem;
 

@@ -232,7 +232,7 @@ impl Sim {
     fn collect(&mut self) {
         for i in 0..self.nodes.len() {
             let now = self.now;
-            while let Some(tx) = self.nodes[i].as_mut().and_then(|n| n.poll_transmit()) {
+            while let Some(tx) = self.nodes[i].as_mut().and_then(tinyssb::node::Node::poll_transmit) {
                 self.sent += 1;
                 self.bytes_sent[i] += tx.packet.len() as u64;
                 let id = tx.face.0 as usize;

@@ -1,4 +1,7 @@
 //! `frontier`: inspects a pub's data directory — feeds, entries, content and statistics.
+
+// The clap types' doc comments are the --help text, written for a terminal, not Markdown.
+#![allow(clippy::doc_markdown)]
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;

@@ -1,6 +1,9 @@
 //! `spub-mio`: the tinySSB pub. A drop-in for the reference `spub.py`: same options, same data
 //! directory format; plus UDP, multicast and KISS faces.
 
+// The clap types' doc comments are the --help text, written for a terminal, not Markdown.
+#![allow(clippy::doc_markdown)]
+
 use std::ffi::OsString;
 use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::path::PathBuf;

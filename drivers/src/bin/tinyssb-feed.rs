@@ -1,4 +1,7 @@
 //! `tinyssb-feed`: creates keys, appends to an own feed, reads feeds, posts and lists public chat.
+
+// The clap types' doc comments are the --help text, written for a terminal, not Markdown.
+#![allow(clippy::doc_markdown)]
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
