@@ -288,6 +288,18 @@ impl GoSet {
         old
     }
 
+    /// Takes `key` out of the set, confirmed or not, because its owner dropped the feed; false if
+    /// it was not in the set. Unlike expiry it does not quarantine the key: the owner refuses the
+    /// key from then on by its own rules (a tombstone), for as long as it keeps them.
+    pub fn remove(&mut self, key: &FeedId) -> bool {
+        let Ok(pos) = self.keys.binary_search(key) else { return false };
+        self.keys.remove(pos);
+        self.rebuild_prefix(pos);
+        self.unconfirmed.retain(|(k, _)| k != key);
+        self.novelties.retain(|k| k != key);
+        true
+    }
+
     /// Evicts the oldest unconfirmed key; `None` if every key is confirmed.
     fn evict_oldest(&mut self) -> Option<FeedId> {
         let (key, _) = self.unconfirmed.iter().min_by_key(|(_, at)| *at).copied()?;

@@ -332,6 +332,13 @@ impl FsStore {
         self.lock.is_none()
     }
 
+    /// When the feed's `log.bin` was last modified (the time of its newest entry or chunk, as
+    /// far as the file system tells), or `None` for an unknown feed or an unreadable time.
+    pub fn log_modified(&self, fid: &FeedId) -> Option<std::time::SystemTime> {
+        self.feeds.get(fid)?;
+        log_path(&self.root, fid).metadata().and_then(|m| m.modified()).ok()
+    }
+
     /// Removes `fid` like [`Store::drop_feed`], with `note` (for example the time of dropping,
     /// one line) written after the id in [`TOMBSTONES_FILE`].
     pub fn drop_feed_noted(&mut self, fid: &FeedId, note: &str) -> Result<Option<PathBuf>, StoreError> {
