@@ -117,3 +117,26 @@ fn mem_store_drops_and_refuses_like_the_file_store() {
     assert!(store.remove_tombstone(&a.fid()));
     assert!(store.add_feed(a.fid()).unwrap());
 }
+
+#[test]
+fn a_feed_dropped_with_unsynced_writes_is_kept_with_a_matching_frontier() {
+    use tinyssb::store::fs::Durability;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("data");
+    let config = FsConfig { durability: Durability::Batched { every: 1000 }, ..FsConfig::default() };
+    let mut a = Author::new(4);
+    let mut store = FsStore::open(&root, config).unwrap();
+    store.add_feed(a.fid()).unwrap();
+    for _ in 0..3 {
+        let e = a.next(None);
+        store.append_entry(&a.fid(), &e.entry, e.msg_id).unwrap();
+    }
+    let aside = store.drop_feed(&a.fid()).unwrap().unwrap();
+    drop(store);
+    // The kept directory, put into a data directory of its own, opens without any repair.
+    let other = tmp.path().join("other");
+    store_util::copy_dir(&aside, &other.join(a.fid().to_hex()));
+    let ro = FsStore::open_read_only(&other, FsConfig::default()).unwrap();
+    assert!(ro.open_report().is_empty(), "{:?}", ro.open_report());
+    assert_eq!(ro.frontier(&a.fid()).unwrap().seq.0, 3);
+}

@@ -357,6 +357,10 @@ impl FsStore {
             File::open(&self.root)?.sync_all()?;
             self.tombstones.insert(*fid);
         }
+        // The copy kept aside gets a frontier that matches its log, as after a clean stop.
+        if let Some(feed) = self.feeds.get_mut(fid) {
+            sync_feed(&self.root, fid, feed, &mut self.handles)?;
+        }
         self.handles.open.remove(fid);
         self.dirty.retain(|d| d != fid);
         self.feeds.remove(fid);
