@@ -4,7 +4,7 @@
 //! # Call order
 //!
 //! Methods come in four kinds: getters (`&self`), inputs (`handle_*`),
-//! commands (`follow`, `publish`) and outputs (`poll_*`). After any input or
+//! commands (`follow`, `publish`, `drop_feed`, `expire_feeds`) and outputs (`poll_*`). After any input or
 //! command, a driver drains the outputs in this order, then sleeps until the
 //! deadline or the next packet, whichever comes first:
 //!
@@ -532,6 +532,7 @@ impl<S: Store> Node<S> {
     /// Follows a feed: adds it to the store and the GOset as a confirmed feed (evicting the oldest
     /// unconfirmed id if the set is full). `Ok(false)` if already followed.
     pub fn follow(&mut self, now: Instant, fid: FeedId) -> Result<bool, PublishError> {
+        self.clock = self.clock.max(now);
         self.settle();
         if let Some(reason) = self.id_refusal(&fid) {
             return Err(PublishError::Refused(reason));
