@@ -607,6 +607,22 @@ mod tests {
     }
 
     #[test]
+    fn removing_a_key_updates_the_state_and_does_not_quarantine_it() {
+        let mut g = small(4);
+        let all = |g: &mut GoSet, key, at| g.handle_at(Instant(at), &GosetMsg::Novelty(key), &mut |_| true);
+        assert!(g.add(k(3)) && g.add(k(6)));
+        assert_eq!(all(&mut g, k(8), 1).learned, [k(8)]);
+        assert!(g.remove(&k(3)), "a confirmed key");
+        assert!(g.remove(&k(8)), "an unconfirmed key");
+        assert!(!g.remove(&k(8)));
+        assert_eq!(g.keys(), [k(6)]);
+        assert_eq!(g.state(), xor_all(g.keys()));
+        assert!(g.unconfirmed().is_empty() && g.next_expiry().is_none());
+        assert!(!g.is_quarantined(&k(8)), "refusing it again is the owner's business");
+        assert_eq!(all(&mut g, k(3), 2).learned, [k(3)]);
+    }
+
+    #[test]
     fn a_full_set_evicts_the_oldest_unconfirmed_key_and_keeps_its_state_right() {
         let mut g = small(3);
         assert!(g.add(k(9)));

@@ -9,6 +9,8 @@ use std::time::{Duration, SystemTime};
 use procs::{feed, free_port, tcp_taken, utf8, wait_until, Pub, FEED, PATIENCE};
 use tinyssb::store::fs::{DROPPED_DIR, LOCK_FILE, TOMBSTONES_FILE};
 
+const FRONTIER: &str = env!("CARGO_BIN_EXE_frontier");
+
 /// Runs `tinyssb-feed ARGS`, expecting exit 1; returns stderr.
 fn feed_fails(args: &[&str]) -> String {
     let out = Command::new(FEED).args(args).output().expect("run tinyssb-feed");
@@ -46,6 +48,13 @@ fn drop_moves_a_feed_aside_and_undrop_takes_it_back() {
     assert!(feed_fails(&["read", "-d", d, &fid]).contains("is not in"));
     assert_eq!(feed(&["read", "-d", d, &other], b"").lines().count(), 2, "other feeds stay");
     assert_eq!(feed(&["drop", "-d", d, &fid], b""), format!("{fid} was already dropped\n"));
+    // frontier lists the tombstone, and only the feed that is left.
+    let out = Command::new(FRONTIER).args(["-d", d, "--json"]).output().expect("run frontier");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["dropped"], serde_json::json!([fid]));
+    assert_eq!(v["feeds"].as_array().map(Vec::len), Some(1));
+    let out = Command::new(FRONTIER).args(["-d", d]).output().expect("run frontier");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("- dropped (tombstone): {fid}\n")));
 
     // undrop without --restore only removes the tombstone and says where the data is.
     let out = feed(&["undrop", "-d", d, &fid], b"");
