@@ -298,6 +298,18 @@ impl GoSet {
         old
     }
 
+    /// Takes `key` out of the set, confirmed or not, because its owner dropped the feed; false if
+    /// it was not in the set. Unlike expiry it does not quarantine the key: the owner refuses the
+    /// key from then on by its own rules (a tombstone), for as long as it keeps them.
+    pub fn remove(&mut self, key: &FeedId) -> bool {
+        let Ok(pos) = self.keys.binary_search(key) else { return false };
+        self.keys.remove(pos);
+        self.rebuild_prefix(pos);
+        self.unconfirmed.retain(|(k, _)| k != key);
+        self.novelties.retain(|k| k != key);
+        true
+    }
+
     /// Evicts the oldest unconfirmed key; `None` if every key is confirmed.
     fn evict_oldest(&mut self) -> Option<FeedId> {
         let (key, _) = self.unconfirmed.iter().min_by_key(|(_, at)| *at).copied()?;
@@ -611,6 +623,22 @@ mod tests {
             quarantine: Duration::from_secs(20),
             ..Config::default()
         })
+    }
+
+    #[test]
+    fn removing_a_key_updates_the_state_and_does_not_quarantine_it() {
+        let mut g = small(4);
+        let all = |g: &mut GoSet, key, at| g.handle_at(Instant(at), &GosetMsg::Novelty(key), &mut |_| true);
+        assert!(g.add(k(3)) && g.add(k(6)));
+        assert_eq!(all(&mut g, k(8), 1).learned, [k(8)]);
+        assert!(g.remove(&k(3)), "a confirmed key");
+        assert!(g.remove(&k(8)), "an unconfirmed key");
+        assert!(!g.remove(&k(8)));
+        assert_eq!(g.keys(), [k(6)]);
+        assert_eq!(g.state(), xor_all(g.keys()));
+        assert!(g.unconfirmed().is_empty() && g.next_expiry().is_none());
+        assert!(!g.is_quarantined(&k(8)), "refusing it again is the owner's business");
+        assert_eq!(all(&mut g, k(3), 2).learned, [k(3)]);
     }
 
     #[test]

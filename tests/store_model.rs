@@ -46,7 +46,11 @@ fn kind(r: Result<(), StoreError>) -> Result<(), &'static str> {
         StoreError::UnknownFeed => "unknown",
         StoreError::OutOfOrder => "order",
         StoreError::LogFull => "full",
-        StoreError::Io(_) | StoreError::Corrupt(_) | StoreError::Locked { .. } | StoreError::ReadOnly => "io",
+        StoreError::Io(_)
+        | StoreError::Corrupt(_)
+        | StoreError::Locked { .. }
+        | StoreError::ReadOnly
+        | StoreError::Tombstoned => "io",
     })
 }
 

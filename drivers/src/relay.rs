@@ -61,6 +61,8 @@ pub struct RelayConfig {
     pub max_queue_per_conn: usize,
     /// Most bytes of output queued for all connections together.
     pub max_queue_total: usize,
+    /// Feeds with no new entry for this long are dropped (tombstoned); `None`: never.
+    pub expire_after: Option<Duration>,
 }
 
 /// A burst counts as settled when no readiness event came for this long; then the store syncs.
@@ -206,6 +208,18 @@ fn store_error(data: &Path, e: StoreError) -> io::Error {
     }
 }
 
+/// Tells the engine how long each feed has been without a new entry, from `log.bin`'s
+/// modification time, so that `expire_after` counts from the last entry, not from the start.
+fn seed_idle_times(node: &mut Node<FsStore>, now: tinyssb::time::Instant) {
+    let wall = std::time::SystemTime::now();
+    let times: Vec<_> = node.goset().keys().iter().map(|f| (*f, node.store().log_modified(f))).collect();
+    for (fid, modified) in times {
+        if let Some(idle) = modified.and_then(|m| wall.duration_since(m).ok()) {
+            node.set_feed_idle(now, &fid, idle.into());
+        }
+    }
+}
+
 /// The role as the command line spells it.
 fn role_name(role: Role) -> &'static str {
     match role {
@@ -234,9 +248,13 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
         admission: cfg.admission.clone(),
         max_queued_per_face: cfg.max_queue_per_conn,
         max_queued_total: cfg.max_queue_total,
+        expire_after: cfg.expire_after.map(Into::into),
         ..NodeConfig::default()
     };
     let mut node = Node::new(node_cfg, store, clock());
+    if cfg.expire_after.is_some() {
+        seed_idle_times(&mut node, clock());
+    }
     log::info!(
         "spub-mio {}: data {}, role {}, {} feeds",
         env!("CARGO_PKG_VERSION"),
@@ -489,6 +507,12 @@ fn log_event(event: &Event, peers: &Peers) {
             None => log::warn!("feed {fid}: stored entry {from} failed its check; refetching from there"),
         },
         Event::FeedForgotten(fid) => log::debug!("unconfirmed feed id {fid} left the GOset"),
+        Event::FeedDropped { fid, kept, idle } => {
+            let why =
+                idle.map_or(String::new(), |d| format!(" after {} without a new entry", human(d.into())));
+            let kept = kept.as_ref().map_or(String::new(), |p| format!(", data kept in {}", p.display()));
+            log::info!("feed {fid} dropped{why} (tombstoned{kept})")
+        }
         Event::Refused { face, fid, reason } => match reason {
             // Ids arrive in GOset packets anyone can send: not worth more than a debug line.
             DropReason::Denied | DropReason::NotAllowed => {
@@ -618,6 +642,7 @@ mod tests {
             admission: Admission::default(),
             max_queue_per_conn: 1 << 18,
             max_queue_total: 1 << 26,
+            expire_after: None,
         };
         let Err(e) = open_store(&cfg) else { panic!("a data directory below a file opened") };
         assert!(e.to_string().starts_with("cannot create data directory "), "{e}");

@@ -4,7 +4,7 @@
 //! # Call order
 //!
 //! Methods come in four kinds: getters (`&self`), inputs (`handle_*`),
-//! commands (`follow`, `publish`) and outputs (`poll_*`). After any input or
+//! commands (`follow`, `publish`, `drop_feed`, `expire_feeds`) and outputs (`poll_*`). After any input or
 //! command, a driver drains the outputs in this order, then sleeps until the
 //! deadline or the next packet, whichever comes first:
 //!
@@ -60,10 +60,11 @@ mod ingest;
 mod output;
 mod pacer;
 mod requests;
+mod retire;
 mod serve;
 mod timers;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use crate::crypto::{Keypair, PublicKey};
 use crate::goset::GoSet;
@@ -142,6 +143,10 @@ pub struct Config {
     pub max_queued_total: usize,
     /// Which feed ids are admitted, how long unconfirmed ids live, and per-feed size limits.
     pub admission: Admission,
+    /// If set, a confirmed feed with no new entry for this long is dropped (see
+    /// [`Node::expire_feeds`]), checked every `expire_after` but at most once an hour.
+    /// Default: never.
+    pub expire_after: Option<Duration>,
 }
 
 impl Default for Config {
@@ -172,6 +177,7 @@ impl Default for Config {
             max_queued_per_face: 256 * 1024,
             max_queued_total: 64 * 1024 * 1024,
             admission: Admission::default(),
+            expire_after: None,
         }
     }
 }
@@ -193,6 +199,16 @@ pub enum Event {
     FeedAdded(FeedId),
     /// An unconfirmed feed id left the GOset (it expired, or was evicted to make room).
     FeedForgotten(FeedId),
+    /// A feed was dropped ([`Node::drop_feed`], or expired by [`Config::expire_after`]): it left
+    /// the GOset and the store, and has a tombstone, so it is refused from now on.
+    FeedDropped {
+        /// The feed.
+        fid: FeedId,
+        /// Where the store kept the feed's data, if it kept it.
+        kept: Option<std::path::PathBuf>,
+        /// How long the feed had been without a new entry, if it expired.
+        idle: Option<Duration>,
+    },
     /// A feed id or a verified entry was refused by the admission rules (access lists, limits);
     /// nothing of it was stored. Also counted under `reason`.
     Refused {
@@ -310,6 +326,13 @@ pub struct Node<S: Store> {
     clock: Instant,
     /// Per feed, an entry the admission rules refused: its seq, why, and its bytes (admission.rs).
     refused: HashMap<FeedId, (Seq, DropReason, crate::wire::entry::Entry)>,
+    /// Feeds dropped from the store: refused like denied ids (see [`retire`]).
+    tombstones: BTreeSet<FeedId>,
+    /// Per tracked feed, since when it has had no new entry: an instant, plus an idle time the
+    /// driver reported as of that instant (see [`retire`]).
+    idle: HashMap<FeedId, (Instant, Duration)>,
+    /// When [`Config::expire_after`] is checked next.
+    expire_due: Option<Instant>,
     events: VecDeque<Event>,
     stats: Stats,
 }
@@ -340,10 +363,14 @@ impl<S: Store> Node<S> {
             waiters: HashMap::new(),
             clock: now,
             refused: HashMap::new(),
+            tombstones: BTreeSet::new(),
+            idle: HashMap::new(),
+            expire_due: cfg.expire_after.map(|_| now),
             events: VecDeque::new(),
             stats: Stats::default(),
             cfg,
         };
+        node.tombstones = node.store.tombstones().into_iter().collect();
         node.load_goset(now);
         node.refresh_request_dmx();
         node.timers.set(Timer::GosetRound, Some(now));
@@ -490,6 +517,7 @@ impl<S: Store> Node<S> {
         self.clock = self.clock.max(now);
         self.settle();
         self.expire_unconfirmed(now);
+        self.expire_idle(now);
         for timer in self.timers.due(now) {
             match timer {
                 Timer::Settle => {}
@@ -510,8 +538,9 @@ impl<S: Store> Node<S> {
     /// Follows a feed: adds it to the store and the GOset as a confirmed feed (evicting the oldest
     /// unconfirmed id if the set is full). `Ok(false)` if already followed.
     pub fn follow(&mut self, now: Instant, fid: FeedId) -> Result<bool, PublishError> {
+        self.clock = self.clock.max(now);
         self.settle();
-        if let Some(reason) = self.cfg.admission.id_refusal(&fid) {
+        if let Some(reason) = self.id_refusal(&fid) {
             return Err(PublishError::Refused(reason));
         }
         if self.goset.is_confirmed(&fid) && self.feeds.contains_key(&fid) {
@@ -592,10 +621,8 @@ impl<S: Store> Node<S> {
     /// When [`Node::handle_timeout`] must be called next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.timers.next(), self.next_expiry()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        // The GOset's unconfirmed-id expiry and the quiet-feed check keep their own deadlines.
+        [self.timers.next(), self.next_expiry(), self.expire_due].into_iter().flatten().min()
     }
 
     // ---- internals shared by the submodules ----
@@ -622,6 +649,7 @@ impl<S: Store> Node<S> {
         };
         self.expected_entries.insert(crate::wire::entry::entry_dmx(&fid, next_seq, &prev), fid);
         self.feeds.insert(fid, state);
+        self.idle.entry(fid).or_insert((self.clock, Duration::ZERO));
         for p in self.store.pending_chains(&fid) {
             self.expect_chunk(
                 p.next_hash,
@@ -633,6 +661,7 @@ impl<S: Store> Node<S> {
     /// Moves a feed's expectation past an entry just stored with id `msg_id`.
     fn advance_feed(&mut self, fid: FeedId, msg_id: MsgId) {
         let Some(state) = self.feeds.get_mut(&fid) else { return };
+        self.idle.insert(fid, (self.clock, Duration::ZERO));
         let old = crate::wire::entry::entry_dmx(&fid, state.next_seq, &state.prev);
         self.expected_entries.remove(&old);
         state.prev = msg_id;

@@ -4,13 +4,15 @@
 //! DATADIR/<64 lowercase hex fid>/log.bin       records, back to back
 //!                               /frontier.bin  BIPF dict: pend_sc, max_seq, max_pos, prev
 //! DATADIR/.tinyssb.lock                        advisory lock held by the one writer
+//! DATADIR/.tombstones                          ids of dropped feeds, one per line
+//! DATADIR/.dropped/<fid>-<n>/                  directories of dropped feeds, kept aside
 //! ```
 //! A record is `entry(120) ‖ one 120-byte slot per sidechain chunk (zeros until received) ‖
 //! u32be(offset of the record's start)`. An in-memory index of record offsets, built at open from
 //! the back pointers alone, makes every read one positioned read. The layout, recovery rules and
 //! durability policy are specified in SPEC.md section 8.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{self, ErrorKind};
 use std::os::unix::fs::FileExt;
@@ -28,6 +30,13 @@ const FRONTIER_TMP: &str = "frontier.tmp";
 /// The file in the data directory whose advisory lock a writing store holds. Not a 64-hex
 /// directory name, so the reference pub and our own open skip it.
 pub const LOCK_FILE: &str = ".tinyssb.lock";
+/// The file in the data directory listing dropped feeds (tombstones): one feed id (64 hex
+/// digits) per line, optionally followed by a space and a note; blank lines and `#` comments
+/// are allowed. Not a feed directory name, so the reference pub ignores it.
+pub const TOMBSTONES_FILE: &str = ".tombstones";
+/// The directory in the data directory where dropped feeds' directories are moved, as
+/// `<fid>-<n>` (`n` counting up from 0 so that a feed dropped twice keeps both copies).
+pub const DROPPED_DIR: &str = ".dropped";
 /// Bytes of a record that are not chunk slots: the entry and the back pointer.
 const RECORD_BASE: u64 = ENTRY_LEN as u64 + 4;
 const SLOT: u64 = CHUNK_LEN as u64;
@@ -221,6 +230,8 @@ pub struct FsStore {
     root_dirty: bool,
     /// The locked [`LOCK_FILE`]; `None` for a read-only store.
     lock: Option<File>,
+    /// Ids listed in [`TOMBSTONES_FILE`].
+    tombstones: BTreeSet<FeedId>,
 }
 
 /// How a data directory is opened.
@@ -273,11 +284,14 @@ impl FsStore {
             unsynced: 0,
             root_dirty: false,
             lock,
+            tombstones: BTreeSet::new(),
         };
+        store.tombstones = read_tombstones(&store.root, &mut store.notes)?;
         let mut names: Vec<_> = std::fs::read_dir(&store.root)?.collect::<Result<_, _>>()?;
         names.sort_by_key(std::fs::DirEntry::file_name);
         for item in names {
-            if item.file_name() == LOCK_FILE {
+            let name = item.file_name();
+            if name == LOCK_FILE || name == TOMBSTONES_FILE || name == DROPPED_DIR {
                 continue;
             }
             let path = item.path();
@@ -289,6 +303,11 @@ impl FsStore {
             };
             if !item.file_type()?.is_dir() {
                 store.notes.push(OpenNote::Skipped { path, reason: "not a directory".to_owned() });
+                continue;
+            }
+            if store.tombstones.contains(&fid) {
+                let reason = format!("the feed was dropped (its id is in {TOMBSTONES_FILE})");
+                store.notes.push(OpenNote::Skipped { path, reason });
                 continue;
             }
             match open_feed(&store.root, &fid, mode, false, &mut store.notes) {
@@ -314,6 +333,79 @@ impl FsStore {
     /// Whether the store was opened with [`FsStore::open_read_only`].
     pub fn is_read_only(&self) -> bool {
         self.lock.is_none()
+    }
+
+    /// When the feed's `log.bin` was last modified (the time of its newest entry or chunk, as
+    /// far as the file system tells), or `None` for an unknown feed or an unreadable time.
+    pub fn log_modified(&self, fid: &FeedId) -> Option<std::time::SystemTime> {
+        self.feeds.get(fid)?;
+        log_path(&self.root, fid).metadata().and_then(|m| m.modified()).ok()
+    }
+
+    /// Removes `fid` like [`Store::drop_feed`], with `note` (for example the time of dropping,
+    /// one line) written after the id in [`TOMBSTONES_FILE`].
+    pub fn drop_feed_noted(&mut self, fid: &FeedId, note: &str) -> Result<Option<PathBuf>, StoreError> {
+        if self.is_read_only() {
+            return Err(StoreError::ReadOnly);
+        }
+        // The tombstone first: if the process dies before the directory is moved, the next open
+        // skips the directory because of it.
+        if !self.tombstones.contains(fid) {
+            let note: String = note.chars().filter(|c| !c.is_control()).collect();
+            let line = if note.is_empty() { format!("{fid}\n") } else { format!("{fid} {note}\n") };
+            let path = self.root.join(TOMBSTONES_FILE);
+            let mut f = OpenOptions::new().append(true).create(true).open(&path)?;
+            io::Write::write_all(&mut f, line.as_bytes())?;
+            f.sync_all()?;
+            File::open(&self.root)?.sync_all()?;
+            self.tombstones.insert(*fid);
+        }
+        // The copy kept aside gets a frontier that matches its log, as after a clean stop.
+        if let Some(feed) = self.feeds.get_mut(fid) {
+            sync_feed(&self.root, fid, feed, &mut self.handles)?;
+        }
+        self.handles.open.remove(fid);
+        self.dirty.retain(|d| d != fid);
+        self.feeds.remove(fid);
+        let dir = feed_dir(&self.root, fid);
+        if dir.symlink_metadata().is_err() {
+            return Ok(None);
+        }
+        let aside = self.root.join(DROPPED_DIR);
+        std::fs::create_dir_all(&aside)?;
+        let target = (0u32..)
+            .map(|n| aside.join(format!("{fid}-{n}")))
+            .find(|p| p.symlink_metadata().is_err())
+            .ok_or_else(|| StoreError::Corrupt("no name for the dropped feed".into()))?;
+        std::fs::rename(&dir, &target)?;
+        File::open(&aside)?.sync_all()?;
+        File::open(&self.root)?.sync_all()?;
+        Ok(Some(target))
+    }
+
+    /// Takes the tombstone of `fid` away, so that the feed may be stored again; false if it had
+    /// none. The feed's data is not brought back: a directory kept in [`DROPPED_DIR`] can be
+    /// moved back to `<fid>` by hand. Other lines of [`TOMBSTONES_FILE`] are kept as they are.
+    pub fn remove_tombstone(&mut self, fid: &FeedId) -> Result<bool, StoreError> {
+        if self.is_read_only() {
+            return Err(StoreError::ReadOnly);
+        }
+        if !self.tombstones.contains(fid) {
+            return Ok(false);
+        }
+        let path = self.root.join(TOMBSTONES_FILE);
+        let text = std::fs::read_to_string(&path)?;
+        let kept: String =
+            text.lines().filter(|l| tombstone_line(l) != Some(Ok(*fid))).flat_map(|l| [l, "\n"]).collect();
+        let tmp = self.root.join(format!("{TOMBSTONES_FILE}.tmp"));
+        let mut f = File::create(&tmp)?;
+        io::Write::write_all(&mut f, kept.as_bytes())?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, &path)?;
+        File::open(&self.root)?.sync_all()?;
+        self.tombstones.remove(fid);
+        Ok(true)
     }
 
     /// Lets go of the store without syncing anything, as if the process died here: the
@@ -363,6 +455,40 @@ fn lock_dir(root: &Path) -> Result<File, StoreError> {
         }
         Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
     }
+}
+
+/// The id on one line of [`TOMBSTONES_FILE`]: `None` for a blank or comment line, an error
+/// for a line that does not start with a feed id.
+fn tombstone_line(line: &str) -> Option<Result<FeedId, ()>> {
+    let word = line.split_whitespace().next()?;
+    if word.starts_with('#') {
+        return None;
+    }
+    Some(FeedId::from_hex(word).map_err(|_| ()))
+}
+
+/// Reads [`TOMBSTONES_FILE`] (none is an empty list); bad lines are reported and skipped.
+fn read_tombstones(root: &Path, notes: &mut Vec<OpenNote>) -> io::Result<BTreeSet<FeedId>> {
+    let path = root.join(TOMBSTONES_FILE);
+    let text = match std::fs::read(&path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(BTreeSet::new()),
+        Err(e) => return Err(e),
+    };
+    let mut ids = BTreeSet::new();
+    for (n, line) in text.lines().enumerate() {
+        match tombstone_line(line) {
+            None => {}
+            Some(Ok(fid)) => {
+                ids.insert(fid);
+            }
+            Some(Err(())) => {
+                let reason = format!("line {} does not start with a 64-hex feed id", n + 1);
+                notes.push(OpenNote::Skipped { path: path.clone(), reason });
+            }
+        }
+    }
+    Ok(ids)
 }
 
 fn parse_fid(name: &str) -> Option<FeedId> {
@@ -646,6 +772,9 @@ impl Store for FsStore {
         if self.is_read_only() {
             return Err(StoreError::ReadOnly);
         }
+        if self.tombstones.contains(&fid) {
+            return Err(StoreError::Tombstoned);
+        }
         let batched = self.config.durability != Durability::EveryWrite;
         let feed = open_feed(&self.root, &fid, Mode::Write, batched, &mut self.notes)?;
         let lazy = feed.frontier_dirty;
@@ -823,5 +952,13 @@ impl Store for FsStore {
         self.dirty.clear();
         self.unsynced = 0;
         Ok(())
+    }
+
+    fn drop_feed(&mut self, fid: &FeedId) -> Result<Option<PathBuf>, StoreError> {
+        self.drop_feed_noted(fid, "")
+    }
+
+    fn tombstones(&self) -> Vec<FeedId> {
+        self.tombstones.iter().copied().collect()
     }
 }

@@ -40,12 +40,18 @@ struct Feed {
 #[derive(Clone, Debug, Default)]
 pub struct MemStore {
     feeds: HashMap<FeedId, Feed>,
+    tombstones: BTreeSet<FeedId>,
 }
 
 impl MemStore {
     /// An empty store.
     pub fn new() -> MemStore {
         MemStore::default()
+    }
+
+    /// Removes the tombstone of `fid`; false if it had none.
+    pub fn remove_tombstone(&mut self, fid: &FeedId) -> bool {
+        self.tombstones.remove(fid)
     }
 
     fn record(&self, fid: &FeedId, seq: Seq) -> Option<&Record> {
@@ -62,6 +68,9 @@ impl Store for MemStore {
     fn add_feed(&mut self, fid: FeedId) -> Result<bool, StoreError> {
         if self.feeds.contains_key(&fid) {
             return Ok(false);
+        }
+        if self.tombstones.contains(&fid) {
+            return Err(StoreError::Tombstoned);
         }
         let feed =
             Feed { records: Vec::new(), prev: fid.genesis_prev(), pending: BTreeSet::new(), log_len: 0 };
@@ -157,5 +166,15 @@ impl Store for MemStore {
 
     fn sync(&mut self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    fn drop_feed(&mut self, fid: &FeedId) -> Result<Option<std::path::PathBuf>, StoreError> {
+        self.feeds.remove(fid);
+        self.tombstones.insert(*fid);
+        Ok(None)
+    }
+
+    fn tombstones(&self) -> Vec<FeedId> {
+        self.tombstones.iter().copied().collect()
     }
 }

@@ -172,6 +172,21 @@ struct Cli {
     /// How long an id that left the GOset unconfirmed is not learned again from peers
     #[arg(long, value_name = "SECS", default_value_t = 1200, help_heading = "Access and limits")]
     quarantine: u64,
+
+    /// Drop feeds with no new entry for DAYS days (fractions allowed): each is moved to
+    /// DATAPATH/.dropped/ and tombstoned, so peers cannot bring it back; checked hourly.
+    /// 'tinyssb-feed undrop' takes a feed back [default: never]
+    #[arg(long, value_name = "DAYS", value_parser = parse_days, help_heading = "Access and limits")]
+    expire_after: Option<Duration>,
+}
+
+/// A positive number of days, fractions allowed, as a duration.
+fn parse_days(s: &str) -> Result<Duration, String> {
+    let days: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of days"))?;
+    if !days.is_finite() || days <= 0.0 || days > 100_000.0 {
+        return Err(format!("'{s}' is not a number of days between 0 (excluded) and 100000"));
+    }
+    Ok(Duration::from_secs_f64(days * 86_400.0))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -227,6 +242,7 @@ fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args, cl
         max_queue_per_conn: usize::try_from(c.max_queue_per_conn).unwrap_or(usize::MAX),
         max_queue_total: usize::try_from(c.max_queue_total).unwrap_or(usize::MAX),
         admission,
+        expire_after: c.expire_after,
     };
     match c.uri_or_port {
         Some(t) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => {
@@ -437,6 +453,16 @@ mod tests {
         assert_eq!((q.cfg.max_queue_per_conn, q.cfg.max_queue_total), (1 << 20, 1 << 30));
         err(&["--max-feeds", "many"]);
         err(&["--max-sidechain-bytes"]);
+    }
+
+    #[test]
+    fn expiry_takes_days_and_fractions() {
+        assert_eq!(ok(&[]).cfg.expire_after, None);
+        assert_eq!(ok(&["--expire-after", "30"]).cfg.expire_after, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(ok(&["--expire-after=0.5"]).cfg.expire_after, Some(Duration::from_secs(43_200)));
+        for bad in ["0", "-1", "soon", "inf", "NaN", "1e9"] {
+            err(&["--expire-after", bad]);
+        }
     }
 
     #[test]
