@@ -27,9 +27,11 @@ Commands:
                                             up to 48 bytes as plain48 (zero-padded), longer
                                             or with --chain as chain20; prints 'fid seq'
   read -d DATA FID [--from N] [--json]      print the feed's entries from seq N (default 1)
-  chat post -d DATA -k KEYFILE TEXT         post a public chat message: a chain20 entry
-                                            [\"TAV\", TEXT, null, unix-seconds] (BIPF)
+  chat post -d DATA -k KEYFILE TEXT         post a public chat message as the tinySSB app does:
+                                            a chain20 entry [\"TAV\", [tips], TEXT, null,
+                                            unix-seconds] (BIPF; tips: the chat's latest posts)
   chat list -d DATA                         list the public chat messages of all feeds by time
+                                            (app and simplechat forms; voice as [voice, N bytes])
 
 The key file is JSON: {\"seed\": \"<64 hex: 32-byte ed25519 secret seed>\",
 \"fid\": \"<64 hex: feed id = public key>\"}, created with mode 0600; only the seed
@@ -179,7 +181,9 @@ fn run(parser: &mut lexopt::Parser) -> Result<Option<String>, Failure> {
             let key = load_key(need(&o.key, "-k KEYFILE")?)?;
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(fail)?;
             let secs = i64::try_from(now.as_secs()).map_err(fail)?;
-            publish(need(&o.data, "-d DATA")?, &key, &inspect::tav_encode(text, secs), true).map(Some)
+            let data = need(&o.data, "-d DATA")?;
+            let tips = inspect::chat_tips_in(data).map_err(fail)?;
+            publish(data, &key, &inspect::tav_encode(&tips, Some(text), None, secs), true).map(Some)
         }
         _ => {
             no_positional(&o, 0)?;
@@ -286,10 +290,13 @@ fn chat_list(data: &Path) -> Result<String, Failure> {
     let mut store = inspect::open_existing(data).map_err(fail)?;
     let mut out = String::new();
     for m in inspect::tav_messages(&mut store).map_err(fail)? {
-        let voice = if m.voice { "<voice msg> " } else { "" };
         let author = m.author.to_hex();
         let short = author.get(..8).unwrap_or(&author);
-        out.push_str(&format!("{} UTC  {short}  {voice}{}\n", inspect::utc(m.time), m.text));
+        out.push_str(&format!(
+            "{} UTC  {short}  {}\n",
+            inspect::utc(m.body.time),
+            inspect::describe_tav(&m.body)
+        ));
     }
     Ok(out)
 }
