@@ -21,7 +21,8 @@ spub-mio: a tinySSB pub (drop-in for spub.py)
 usage: spub-mio [-d DATAPATH] [-role in|inout|out] [-v] [uri_or_port] [options]
 
   uri_or_port          a number: serve websockets on that port (e.g. 8080);
-                       a ws:// URL: connect to that pub (reconnects with backoff);
+                       a ws:// or wss:// URL: connect to that pub (reconnects with
+                       backoff; wss:// trusts the built-in Mozilla root certificates);
                        nothing: connect to ws://127.0.0.1:8080 (as spub.py does),
                        unless --connect, --udp, --mc or --kiss gives another face
   -d, --data DATAPATH  data directory, created if missing (default ./data);
@@ -33,7 +34,7 @@ usage: spub-mio [-d DATAPATH] [-role in|inout|out] [-v] [uri_or_port] [options]
 
 options beyond spub.py:
   --bind ADDR          address the websocket server listens on (default 0.0.0.0)
-  --connect URL        also connect to this ws:// URL (repeatable)
+  --connect URL        also connect to this ws:// or wss:// URL (repeatable)
   --udp LOCAL,PEER     UDP unicast face, e.g. 0.0.0.0:5001,192.0.2.7:5001 (no CRC)
   --mc GROUP:PORT      UDP multicast face with CRC32 trailer (e.g. 224.1.1.1:5000)
   --kiss DEVICE[@BAUD] KISS framing on a serial device (default 115200 baud)
@@ -193,8 +194,8 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
             let port: u16 = t.parse().map_err(|_| format!("bad port {t}"))?;
             cfg.listen = Some(resolve(&format!("{bind}:{port}"))?);
         }
-        Some(t) if t.starts_with("ws://") => cfg.connect.insert(0, t),
-        Some(t) => return Err(format!("'{t}' is neither a port number nor a ws:// URL")),
+        Some(t) if t.starts_with("ws://") || t.starts_with("wss://") => cfg.connect.insert(0, t),
+        Some(t) => return Err(format!("'{t}' is neither a port number nor a ws:// or wss:// URL")),
         // spub.py's default, kept unless the options already name a face (e.g. UDP only).
         None if cfg.connect.is_empty()
             && cfg.udp.is_empty()
@@ -360,6 +361,7 @@ mod tests {
         assert!(connects(&["--mc", "224.1.1.1:5000"]).is_empty());
         assert_eq!(connects(&["--connect", "ws://h:1"]), ["ws://h:1"]);
         assert_eq!(connects(&["ws://h:2", "--connect", "ws://h:1"]), ["ws://h:2", "ws://h:1"]);
+        assert_eq!(connects(&["wss://h:3/p", "--connect", "wss://h:4"]), ["wss://h:3/p", "wss://h:4"]);
         assert!(connects(&["8080", "--udp", "127.0.0.1:5001,127.0.0.1:5002"]).is_empty());
     }
 
