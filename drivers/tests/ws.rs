@@ -705,3 +705,24 @@ fn client_urls_are_ws_or_wss() {
     assert!(new("http://127.0.0.1:8080/").is_err());
     assert!(new("wss:///nohost").is_err());
 }
+
+#[test]
+fn wss_client_against_a_plain_server_fails_and_retries_without_hanging() {
+    let mut server = WsServer::bind(0, any_port(), WsConfig::default()).unwrap();
+    let url = format!("wss://{}/", server.local_addr().unwrap());
+    let backoff = Backoff { initial: Duration::from_millis(20), max: Duration::from_millis(80) };
+    let mut client = WsClient::new(1, &url, WsConfig::default(), backoff).unwrap();
+    let mut h = Harness::new();
+    server.register(h.poll.registry()).unwrap();
+    client.register(h.poll.registry()).unwrap();
+    let mut evs = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let failures = |c: &WsClient| c.stats().closed_io + c.stats().closed_protocol;
+    while failures(&client) < 3 && Instant::now() < deadline {
+        evs.extend(h.turn(&mut [&mut server, &mut client]));
+    }
+    // The server takes the TLS hello for a broken HTTP request; the client sees no websocket.
+    assert!(failures(&client) >= 3, "{:?}", client.stats());
+    assert!(server.stats().closed_protocol >= 1, "{:?}", server.stats());
+    assert_eq!(ups(&evs, 0) + ups(&evs, 1), 0);
+}
