@@ -52,8 +52,8 @@ const VERBOSE: &str = "tinyssb_drivers=debug,packet=trace";
 #[derive(Parser, Debug)]
 #[command(name = "spub-mio", version, after_help = EXAMPLES, args_override_self = true, infer_long_args = true)]
 struct Cli {
-    /// A port number: serve websockets on it. A ws:// URL: connect to that pub (reconnects with
-    /// backoff). Nothing: connect to ws://127.0.0.1:8080 as spub.py does, unless --connect,
+    /// A port number: serve websockets on it. A ws:// or wss:// URL: connect to that pub
+    /// (reconnects with backoff; wss:// trusts the built-in Mozilla root certificates). Nothing: connect to ws://127.0.0.1:8080 as spub.py does, unless --connect,
     /// --udp, --mc or --kiss gives another face
     #[arg(value_name = "URI_OR_PORT", allow_negative_numbers = true)]
     uri_or_port: Option<String>,
@@ -81,7 +81,7 @@ struct Cli {
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
     bind: String,
 
-    /// Also connect to this ws:// URL (repeatable)
+    /// Also connect to this ws:// or wss:// URL (repeatable)
     #[arg(long, value_name = "URL", value_parser = parse_ws_url)]
     connect: Vec<String>,
 
@@ -249,8 +249,10 @@ fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args, cl
             let port: u16 = t.parse().map_err(|_| invalid(format!("port {t} is out of range (1-65535)")))?;
             cfg.listen = Some(resolve(&format!("{}:{port}", bracket(&c.bind))).map_err(invalid)?);
         }
-        Some(t) if t.starts_with("ws://") => cfg.connect.insert(0, parse_ws_url(&t).map_err(invalid)?),
-        Some(t) => return Err(invalid(format!("'{t}' is neither a port number nor a ws:// URL"))),
+        Some(t) if t.starts_with("ws://") || t.starts_with("wss://") => {
+            cfg.connect.insert(0, parse_ws_url(&t).map_err(invalid)?)
+        }
+        Some(t) => return Err(invalid(format!("'{t}' is neither a port number nor a ws:// or wss:// URL"))),
         // spub.py's default, kept unless the options already name a face (e.g. UDP only).
         None if cfg.connect.is_empty()
             && cfg.udp.is_empty()
@@ -344,10 +346,11 @@ fn resolve(s: &str) -> Result<SocketAddr, String> {
 }
 
 fn parse_ws_url(v: &str) -> Result<String, String> {
-    let host = v.strip_prefix("ws://").map(|rest| rest.split(['/', ':']).next().unwrap_or_default());
+    let rest = v.strip_prefix("ws://").or_else(|| v.strip_prefix("wss://"));
+    let host = rest.map(|rest| rest.split(['/', ':']).next().unwrap_or_default());
     match host {
         Some(h) if !h.is_empty() => Ok(v.to_owned()),
-        _ => Err("expected ws://HOST[:PORT][/PATH] (wss:// needs a proxy in front)".to_owned()),
+        _ => Err("expected ws://HOST[:PORT][/PATH] or wss://HOST[:PORT][/PATH]".to_owned()),
     }
 }
 
@@ -498,6 +501,7 @@ mod tests {
         assert!(connects(&["--mc", "224.1.1.1:5000"]).is_empty());
         assert_eq!(connects(&["--connect", "ws://h:1"]), ["ws://h:1"]);
         assert_eq!(connects(&["ws://h:2", "--connect", "ws://h:1"]), ["ws://h:2", "ws://h:1"]);
+        assert_eq!(connects(&["wss://h:3/p", "--connect", "wss://h:4"]), ["wss://h:3/p", "wss://h:4"]);
         assert!(connects(&["8080", "--udp", "127.0.0.1:5001,127.0.0.1:5002"]).is_empty());
     }
 

@@ -116,7 +116,8 @@ enum Cmd {
 
 #[derive(Subcommand, Debug)]
 enum Chat {
-    /// Post a message: a chain20 entry ["TAV", TEXT, null, unix-seconds] (BIPF)
+    /// Post a message as the tinySSB app does: a chain20 entry ["TAV", [tips], TEXT, null,
+    /// unix-seconds] (BIPF; tips: the chat's latest posts)
     Post {
         #[command(flatten)]
         data: Data,
@@ -126,7 +127,8 @@ enum Chat {
         #[arg(value_name = "TEXT")]
         text: OsString,
     },
-    /// List the public chat messages of all feeds by time
+    /// List the public chat messages of all feeds by time (app and simplechat forms; voice
+    /// posts as [voice, N bytes])
     List {
         #[command(flatten)]
         data: Data,
@@ -207,7 +209,8 @@ fn run(cmd: Cmd) -> Result<String, Failure> {
             let key = load_key(&key.key)?;
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(fail)?;
             let secs = i64::try_from(now.as_secs()).map_err(fail)?;
-            publish(&data.data, &key, &inspect::tav_encode(text, secs), true)
+            let tips = inspect::chat_tips_in(&data.data).map_err(fail)?;
+            publish(&data.data, &key, &inspect::tav_encode(&tips, Some(text), None, secs), true)
         }
         Cmd::Chat(Chat::List { data }) => chat_list(&data.data),
         Cmd::Drop { data, fid } => drop_feed(&data.data, &fid),
@@ -385,10 +388,13 @@ fn chat_list(data: &Path) -> Result<String, Failure> {
     let mut store = inspect::open_existing(data).map_err(fail)?;
     let mut out = String::new();
     for m in inspect::tav_messages(&mut store).map_err(fail)? {
-        let voice = if m.voice { "<voice msg> " } else { "" };
         let author = m.author.to_hex();
         let short = author.get(..8).unwrap_or(&author);
-        out.push_str(&format!("{} UTC  {short}  {voice}{}\n", inspect::utc(m.time), m.text));
+        out.push_str(&format!(
+            "{} UTC  {short}  {}\n",
+            inspect::utc(m.body.time),
+            inspect::describe_tav(&m.body)
+        ));
     }
     Ok(out)
 }
