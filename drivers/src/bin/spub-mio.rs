@@ -577,7 +577,8 @@ mod tests {
         assert!(err(&["--fsync", "never"]).contains("never"));
         assert!(err(&["--summary", "-1"]).contains("-1"));
         assert_eq!(ok(&["--summary", "0"]).cfg.summary_every, Duration::from_secs(1));
-        assert!(err(&["--connect", "wss://h"]).contains("ws://HOST"));
+        assert_eq!(ok(&["--connect", "wss://h"]).cfg.connect, ["wss://h"]);
+        assert!(err(&["--connect", "wss://"]).contains("wss://HOST"));
         assert!(err(&["--connect", "ws://"]).contains("ws://HOST"));
         assert!(err(&["ws://:80"]).contains("ws://HOST"));
         assert!(err(&["--log-level", "loud"]).contains("unknown log level 'loud'"));
