@@ -116,8 +116,8 @@ enum Cmd {
 
 #[derive(Subcommand, Debug)]
 enum Chat {
-    /// Post a message as the tinySSB app does: a chain20 entry ["TAV", [tips], TEXT, null,
-    /// unix-seconds] (BIPF; tips: the chat's latest posts)
+    /// Post a message as the tinySSB app does: a chain20 entry ["TAV", TIPS, TEXT, null,
+    /// unix-seconds] (BIPF; TIPS: a list of the chat's latest posts)
     Post {
         #[command(flatten)]
         data: Data,
