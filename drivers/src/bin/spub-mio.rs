@@ -33,7 +33,10 @@ Examples:
 spub.py's command lines are accepted as its argparse accepts them: -role, its
 prefixes (-r, -ro) and -role=VALUE; -d DIR, -dDIR and -d=DIR; combined flags
 such as -vd DIR. Stop with SIGINT or SIGTERM: the pub persists the store and
-exits 0.";
+exits 0.
+
+The websocket port also answers plain HTTP GET: / (a status page that refreshes
+itself), /status.json, /metrics (Prometheus) and /healthz.";
 
 /// spub.py's single-dash long options and the options they mean here.
 const LEGACY: &[cli::Legacy] = &[("role", "role"), ("help", "help")];
