@@ -563,6 +563,11 @@ impl GoSet {
         }
         if self.keys.len() >= self.config.cap {
             match self.evict_oldest() {
+                // A key learned earlier from this same message: it was never there for the caller.
+                Some(old) if outcome.learned.contains(&old) => {
+                    outcome.learned.retain(|k| *k != old);
+                    outcome.send.retain(|m| *m != GosetMsg::Novelty(old));
+                }
                 Some(old) => outcome.evicted.push(old),
                 None => return,
             }
@@ -660,6 +665,23 @@ mod tests {
         assert!(all(&mut g, k(1), 5).learned.is_empty());
         assert_eq!(g.add_confirmed(k(1)), Err(()));
         assert_eq!(g.confirmed_len(), 3);
+    }
+
+    #[test]
+    fn a_key_evicted_by_the_same_message_that_taught_it_is_not_reported_learned() {
+        // Found by the goset fuzz target: a claim teaches both its ends to a full set, and the
+        // second end evicts the first, which was the oldest unconfirmed key by then.
+        let mut g = small(2);
+        assert!(g.add(k(9)));
+        let novelty = GosetMsg::Novelty(k(5));
+        assert_eq!(g.handle_at(Instant(1), &novelty, &mut |_| true).learned, [k(5)]);
+        let claim = Claim { lo: k(1), hi: k(8), xor: xor_all(&[k(1), k(8)]), count: 2 };
+        let out = g.handle_at(Instant(2), &GosetMsg::Claim(claim), &mut |_| true);
+        assert!(out.learned.iter().all(|key| g.contains(key)), "{out:?}");
+        assert_eq!((out.learned, out.evicted), (vec![k(8)], vec![k(5)]));
+        assert!(!out.send.contains(&GosetMsg::Novelty(k(1))));
+        assert_eq!(g.keys(), [k(8), k(9)]);
+        assert_eq!(g.state(), xor_all(g.keys()));
     }
 
     #[test]
