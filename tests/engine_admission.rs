@@ -35,7 +35,7 @@ fn node_with(adm: Admission) -> Node<MemStore> {
 }
 
 fn novelty<S: Store>(n: &mut Node<S>, now: Instant, fid: FeedId) {
-    n.handle_packet(now, FACE, &GosetMsg::Novelty(fid).to_packet());
+    n.handle_packet(now, FACE, &GosetMsg::Novelty(fid).to_packet().unwrap());
 }
 
 fn events<S: Store>(n: &mut Node<S>) -> Vec<Event> {
@@ -296,7 +296,7 @@ fn max_feeds_refuses_the_first_entry_of_one_feed_too_many() {
 fn fake_id_flood_creates_no_directory_in_the_fs_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = FsStore::open(dir.path(), FsConfig::default()).unwrap();
-    let mut n = Node::new(Config::default(), store, Instant(0));
+    let mut n = Node::new(Config { goset_cap: 100, ..Config::default() }, store, Instant(0));
     n.handle_face_up(Instant(0), FACE, FaceKind::Reliable);
     for i in 0..120 {
         novelty(&mut n, Instant(u64::from(i)), fake(i));

@@ -87,7 +87,7 @@ fn a_dropped_feed_leaves_the_goset_and_is_refused_from_then_on() {
     assert_eq!(n.tombstones().copied().collect::<Vec<_>>(), vec![gone.feed_id()]);
 
     // A peer offering it again is refused as denied, and its entries find no expectation.
-    n.handle_packet(Instant(4), FACE, &GosetMsg::Novelty(gone.feed_id()).to_packet());
+    n.handle_packet(Instant(4), FACE, &GosetMsg::Novelty(gone.feed_id()).to_packet().unwrap());
     let ev = events(&mut n);
     assert!(ev.contains(&Event::Refused { face: FACE, fid: gone.feed_id(), reason: DropReason::Denied }));
     assert!(!n.goset().contains(&gone.feed_id()));
@@ -101,11 +101,11 @@ fn a_dropped_feed_leaves_the_goset_and_is_refused_from_then_on() {
     // once the tombstone is removed the feed can be learned again.
     let mut store = n.into_store();
     let mut n = up(Node::new(cfg.clone(), store.clone(), Instant(10)));
-    n.handle_packet(Instant(11), FACE, &GosetMsg::Novelty(gone.feed_id()).to_packet());
+    n.handle_packet(Instant(11), FACE, &GosetMsg::Novelty(gone.feed_id()).to_packet().unwrap());
     assert!(!n.goset().contains(&gone.feed_id()));
     assert!(store.remove_tombstone(&gone.feed_id()));
     let mut n = up(Node::new(cfg, store, Instant(20)));
-    n.handle_packet(Instant(21), FACE, &GosetMsg::Novelty(gone.feed_id()).to_packet());
+    n.handle_packet(Instant(21), FACE, &GosetMsg::Novelty(gone.feed_id()).to_packet().unwrap());
     assert!(n.goset().contains(&gone.feed_id()));
 }
 
@@ -126,7 +126,7 @@ fn dropping_through_the_file_store_moves_the_directory_aside() {
     let store = FsStore::open(&root, FsConfig::default()).unwrap();
     let mut n = up(Node::new(Config::default(), store, Instant(10)));
     assert!(n.goset().is_empty());
-    n.handle_packet(Instant(11), FACE, &GosetMsg::Novelty(k.feed_id()).to_packet());
+    n.handle_packet(Instant(11), FACE, &GosetMsg::Novelty(k.feed_id()).to_packet().unwrap());
     assert!(!n.goset().contains(&k.feed_id()));
     assert_eq!(n.stats().dropped(DropReason::Denied), 1);
 }
@@ -140,11 +140,11 @@ fn feeds_without_new_entries_expire_after_the_configured_time() {
     n.publish(Instant(0), &busy, b"b1").unwrap();
     n.publish(Instant(60), &busy, b"b2").unwrap();
     // A feed learned from a peer and confirmed by an entry at 70 ms.
-    n.handle_packet(Instant(0), FACE, &GosetMsg::Novelty(fetched.feed_id()).to_packet());
+    n.handle_packet(Instant(0), FACE, &GosetMsg::Novelty(fetched.feed_id()).to_packet().unwrap());
     n.handle_packet(Instant(70), FACE, &first_entry(&fetched).0);
     // An id nobody confirms is left to its own (much longer) expiry.
     let fake = FeedId([0x55; 32]);
-    n.handle_packet(Instant(0), FACE, &GosetMsg::Novelty(fake).to_packet());
+    n.handle_packet(Instant(0), FACE, &GosetMsg::Novelty(fake).to_packet().unwrap());
     events(&mut n);
     assert!(n.goset().is_confirmed(&fetched.feed_id()));
 

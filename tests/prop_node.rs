@@ -30,7 +30,7 @@ fn world() -> &'static World {
         }
         let node = Node::new(Config::default(), store, Instant(0));
         if let Some(claim) = node.goset().full_claim() {
-            packets.push(GosetMsg::Claim(claim).to_packet());
+            packets.push(GosetMsg::Claim(claim).to_packet().unwrap());
         }
         World { truth, packets }
     })

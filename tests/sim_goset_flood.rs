@@ -15,7 +15,7 @@ const TTL: Duration = Duration::from_secs(120);
 fn config() -> Config {
     let admission =
         Admission { unconfirmed_ttl: TTL, quarantine: Duration(2 * TTL.0), ..Admission::default() };
-    Config { admission, ..Config::default() }
+    Config { admission, goset_cap: 100, ..Config::default() }
 }
 
 /// `n` fake ids from `rng`.
@@ -41,9 +41,9 @@ fn flood(sim: &mut Sim, to: usize, link: usize, ids: &[FeedId]) {
                 for (x, y) in xor.iter_mut().zip(hi.0) {
                     *x ^= y;
                 }
-                sim.inject(to, link, &GosetMsg::Claim(Claim { lo, hi, xor, count: 2 }).to_packet());
+                sim.inject(to, link, &GosetMsg::Claim(Claim { lo, hi, xor, count: 2 }).to_packet().unwrap());
             }
-            [a] => sim.inject(to, link, &GosetMsg::Novelty(*a).to_packet()),
+            [a] => sim.inject(to, link, &GosetMsg::Novelty(*a).to_packet().unwrap()),
             _ => {}
         }
     }

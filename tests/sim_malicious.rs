@@ -58,7 +58,7 @@ fn honest_nodes_survive_a_malicious_peer() {
         sim.inject(b, mb, &fake.entry.0);
         // Absurd claims: huge counts, reversed spans, zero keys.
         for (lo, hi, count) in
-            [([0u8; 32], [0xff; 32], 255u8), ([0xff; 32], [0; 32], 3), ([7; 32], [7; 32], 0)]
+            [([0u8; 32], [0xff; 32], 255u32), ([0xff; 32], [0; 32], 3), ([7; 32], [7; 32], 0)]
         {
             let claim = GosetMsg::Claim(Claim {
                 lo: tinyssb::FeedId(lo),
@@ -66,7 +66,7 @@ fn honest_nodes_survive_a_malicious_peer() {
                 xor: [rng.next_u64() as u8; 32],
                 count,
             });
-            sim.inject(b, mb, &claim.to_packet());
+            sim.inject(b, mb, &claim.to_packet().unwrap());
         }
         // Requests with absurd indices and seqs, on B's current request DMX.
         let mut want = WantVector::new(u32::MAX);

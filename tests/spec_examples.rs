@@ -296,7 +296,8 @@ fn check_claim(block: &Block) -> Check {
     let set = goset_of(goset_label(block)?)?;
     let claim = set.full_claim().ok_or("an empty set has no claim")?;
     let (bytes, fields) = block.fields()?;
-    let packet = GosetMsg::Claim(claim).to_packet();
+    let count = u8::try_from(claim.count).map_err(|_| "a classic claim's count is one byte")?;
+    let packet = GosetMsg::Claim(claim).to_packet().ok_or("no classic packet")?;
     same("full claim", &packet, &bytes)?;
     ensure(GosetMsg::from_packet(&bytes) == Ok(GosetMsg::Claim(claim)), || {
         "does not decode to the claim".into()
@@ -309,7 +310,7 @@ fn check_claim(block: &Block) -> Check {
             ("lo", claim.lo.0.to_vec()),
             ("hi", claim.hi.0.to_vec()),
             ("xor", claim.xor.to_vec()),
-            ("count", vec![claim.count]),
+            ("count", vec![count]),
         ],
     )
 }
@@ -318,7 +319,7 @@ fn check_novelty(block: &Block) -> Check {
     let set = goset_of(goset_label(block)?)?;
     let key = *set.keys().first().ok_or("an empty set has no key to offer")?;
     let (bytes, fields) = block.fields()?;
-    same("novelty", &GosetMsg::Novelty(key).to_packet(), &bytes)?;
+    same("novelty", &GosetMsg::Novelty(key).to_packet().ok_or("no classic packet")?, &bytes)?;
     ensure(GosetMsg::from_packet(&bytes) == Ok(GosetMsg::Novelty(key)), || {
         "does not decode to the key".into()
     })?;

@@ -556,7 +556,7 @@ fn log_summary(node: &mut Node<FsStore>, slots: &[Slot], last: &mut Totals) {
     let st = node.stats();
     let peers: usize = slots.iter().map(|s| s.face.peers().len()).sum();
     let feeds = node.store().feeds().len();
-    let unconfirmed = node.goset().unconfirmed().len();
+    let unconfirmed = node.goset().unconfirmed_len();
     let (entries_per_s, in_per_s, out_per_s) = (
         rate(now.entries, last.entries),
         rate(now.packets_in, last.packets_in),

@@ -22,12 +22,12 @@ fn check(set: &GoSet) {
     assert!(keys.len() <= set.cap() && set.cap() <= MAX_CAP);
     assert!(keys.iter().all(|k| k.0 != [0; 32]));
     if let Some(c) = set.full_claim() {
-        assert_eq!(usize::from(c.count), keys.len());
+        assert_eq!(c.count as usize, keys.len());
     }
 }
 
 fn check_msg(msg: &GosetMsg) {
-    let pkt = msg.to_packet();
+    let pkt = msg.to_packet().unwrap();
     assert!(pkt.len() <= MAX_PACKET);
     assert_eq!(GosetMsg::from_packet(&pkt), Ok(*msg));
 }
@@ -115,7 +115,7 @@ fuzz_target!(|data: &[u8]| {
                 let hi = keys[hi % keys.len()];
                 let claim = match a.claim(0, keys.len() - 1) {
                     Some(c) if input.byte() & 1 == 0 => Claim { lo, hi, ..c },
-                    _ => Claim { lo, hi, xor: input.array(), count: input.byte() },
+                    _ => Claim { lo, hi, xor: input.array(), count: input.byte().into() },
                 };
                 exchange(&mut a, &mut b, GosetMsg::Claim(claim));
             }

@@ -142,6 +142,7 @@ impl<S: Store> Node<S> {
         self.store.add_feed(fid)?;
         self.goset.confirm(&fid);
         self.events.push_back(Event::FeedAdded(fid));
+        self.offer_to_peers(self.clock, &[fid]);
         Ok(())
     }
 
@@ -265,8 +266,8 @@ impl<S: Store> Node<S> {
         // (sets that differed for a while, e.g. during a flood, must not let them expire unasked).
         // Ids whose first entry was refused are not waiting for anything.
         if let crate::wire::goset::GosetMsg::Claim(c) = msg {
-            let waiting = self.goset.unconfirmed().iter().any(|(k, _)| !self.refused.contains_key(k));
-            if waiting && self.goset.full_claim().as_ref() == Some(c) {
+            let same = self.goset.full_claim().as_ref() == Some(c);
+            if same && self.goset.unconfirmed().any(|(k, _)| !self.refused.contains_key(&k)) {
                 if let Some(f) = self.faces.get_mut(&face) {
                     f.on_goset_changed(now);
                 }

@@ -1,5 +1,5 @@
-//! Per-face state: request pacers, the WANT rotation offset, output, the replies still owed to
-//! the peer, and what was recently sent to it.
+//! Per-face state: the GOset the face's requests are addressed in, request pacers, the WANT
+//! rotation offset, output, the replies still owed to the peer, and what was recently sent to it.
 
 use std::collections::HashMap;
 
@@ -7,7 +7,8 @@ use super::output::Outbox;
 use super::pacer::{Pacer, PacerConfig};
 use super::serve::Serving;
 use super::FaceKind;
-use crate::ids::{FeedId, Seq};
+use crate::goset::peer::PeerSet;
+use crate::ids::{Dmx, FeedId, Seq};
 use crate::time::{Duration, Instant};
 
 /// Most (feed, entry) sidechains whose sent chunks a face remembers; older marks are forgotten.
@@ -53,10 +54,27 @@ impl SentMark {
     }
 }
 
+/// Which GOset a face's claims, feed indices and request DMX values refer to.
+#[derive(Clone, Debug)]
+pub(super) enum FaceSet {
+    /// The node's whole set, in the format given: wide towards a peer of our kind, classic on
+    /// a node that behaves like a deployed peer ([`super::Config::wide_goset`] off).
+    Whole(crate::wire::goset::Format),
+    /// A deployed peer, or one not yet known to speak the wide format: a classic set agreed
+    /// with it alone.
+    Classic(Box<PeerSet>),
+}
+
 /// What the node keeps about one face.
 #[derive(Clone, Debug)]
 pub(super) struct Face {
     pub kind: FaceKind,
+    /// The GOset of this link.
+    pub set: FaceSet,
+    /// The DMX of WANT requests on this link (derived from its set).
+    pub want_dmx: Dmx,
+    /// The DMX of CHNK requests on this link (derived from its set).
+    pub chnk_dmx: Dmx,
     pub want: Pacer,
     pub chnk: Pacer,
     /// Feed index the next WANT vector starts at.
@@ -79,14 +97,20 @@ pub(super) struct Face {
 }
 
 impl Face {
+    /// A face using `set`, whose state is `state`, answering GOset claims within `goset_replies`.
     pub fn new(
         kind: FaceKind,
+        set: FaceSet,
+        state: &[u8; 32],
+        goset_replies: crate::goset::Replies,
         pacer: PacerConfig,
         now: Instant,
-        goset_replies: crate::goset::Replies,
     ) -> Face {
         Face {
             goset_replies,
+            set,
+            want_dmx: crate::wire::request::want_dmx(state),
+            chnk_dmx: crate::wire::request::chnk_dmx(state),
             kind,
             want: Pacer::new(pacer, now),
             chnk: Pacer::new(pacer, now),
@@ -98,6 +122,20 @@ impl Face {
             sent_chunks: HashMap::new(),
             in_sync: false,
         }
+    }
+
+    /// The peer's classic set, unless the face is wide.
+    pub fn peer_set(&self) -> Option<&PeerSet> {
+        match &self.set {
+            FaceSet::Classic(p) => Some(p),
+            FaceSet::Whole(_) => None,
+        }
+    }
+
+    /// Re-derives the request DMX values from a set state.
+    pub fn set_state(&mut self, state: &[u8; 32]) {
+        self.want_dmx = crate::wire::request::want_dmx(state);
+        self.chnk_dmx = crate::wire::request::chnk_dmx(state);
     }
 
     pub fn deadline(&self) -> Instant {

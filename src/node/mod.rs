@@ -117,13 +117,25 @@ impl Role {
     }
 }
 
+/// Default cap of the node's whole GOset (see [`Config::goset_cap`]). Adding an id costs time
+/// linear in the set's size, which bounds what a flood of fake ids can cost.
+pub const DEFAULT_GOSET_CAP: usize = 16_384;
+
 /// Engine settings. `Default` gives values compatible with deployed peers.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// What the node does.
     pub role: Role,
-    /// Largest number of feed ids in the GOset (deployed peers stop at 100; at most 255).
+    /// Largest number of feed ids in the node's whole GOset. Peers of our kind exchange it in
+    /// the wide format; deployed peers see a classic set of at most `peer_set_cap` ids instead
+    /// (see [`crate::goset::peer`]).
     pub goset_cap: usize,
+    /// Largest classic set kept towards one deployed peer (they stop at 100; at most 255).
+    pub peer_set_cap: usize,
+    /// Greet reliable faces in the wide GOset format and keep a classic set per deployed peer
+    /// (on by default). Off, the node behaves like a deployed peer: one classic set of at most
+    /// `goset_cap` (≤ 255) ids on every face, and wide packets are dropped unread.
+    pub wide_goset: bool,
     /// Period of the GOset round (the reference uses 15 s).
     pub goset_interval: Duration,
     /// Request timing on reliable faces.
@@ -153,7 +165,9 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             role: Role::InOut,
-            goset_cap: 100,
+            goset_cap: DEFAULT_GOSET_CAP,
+            peer_set_cap: crate::goset::DEFAULT_CAP,
+            wide_goset: true,
             goset_interval: crate::goset::ROUND,
             reliable_pacer: PacerConfig {
                 initial: Duration::from_secs(4),
@@ -397,9 +411,26 @@ impl<S: Store> Node<S> {
         &mut self.store
     }
 
-    /// The GOset of feed ids.
+    /// The node's whole GOset of feed ids.
     pub fn goset(&self) -> &GoSet {
         &self.goset
+    }
+
+    /// The GOset `face`'s requests are addressed in: the whole set on a wide face, the classic
+    /// set agreed with the peer otherwise (see [`crate::goset::peer`]); `None` for no such face.
+    pub fn face_goset(&self, face: FaceId) -> Option<&GoSet> {
+        Some(self.faces.get(&face)?.peer_set().map_or(&self.goset, |p| p.set()))
+    }
+
+    /// True if `face`'s peer speaks the wide GOset format; `None` for no such face.
+    pub fn face_is_wide(&self, face: FaceId) -> Option<bool> {
+        Some(self.faces.get(&face)?.peer_set().is_none())
+    }
+
+    /// The feed ids in `face`'s GOset (empty for no such face): a WANT or CHNK feed index
+    /// received on the face names one of them.
+    fn face_keys(&self, face: FaceId) -> &[FeedId] {
+        self.face_goset(face).map_or(&[], GoSet::keys)
     }
 
     /// Counters.
@@ -423,14 +454,24 @@ impl<S: Store> Node<S> {
         self.faces.keys().copied()
     }
 
-    /// The DMX this node answers WANT requests on (changes with the GOset).
+    /// The DMX of WANT requests over the whole GOset (used on wide faces; changes with the set).
     pub fn want_dmx(&self) -> Dmx {
         self.want_dmx
     }
 
-    /// The DMX this node answers CHNK requests on (changes with the GOset).
+    /// The DMX of CHNK requests over the whole GOset (used on wide faces; changes with the set).
     pub fn chnk_dmx(&self) -> Dmx {
         self.chnk_dmx
+    }
+
+    /// The DMX `face`'s WANT requests use; `None` for no such face.
+    pub fn want_dmx_on(&self, face: FaceId) -> Option<Dmx> {
+        Some(self.faces.get(&face)?.want_dmx)
+    }
+
+    /// The DMX `face`'s CHNK requests use; `None` for no such face.
+    pub fn chnk_dmx_on(&self, face: FaceId) -> Option<Dmx> {
+        Some(self.faces.get(&face)?.chnk_dmx)
     }
 
     // ---- inputs ----
@@ -441,15 +482,10 @@ impl<S: Store> Node<S> {
             FaceKind::Reliable => self.cfg.reliable_pacer,
             FaceKind::Broadcast => self.cfg.broadcast_pacer,
         };
-        let replies = self.goset.reply_budget();
-        self.faces.insert(face, Face::new(kind, pacer, now, replies));
+        let face_state = self.new_face(kind, pacer, now);
+        self.faces.insert(face, face_state);
         self.rearm(face);
-        if let Some(claim) = self.goset.full_claim() {
-            if let Some(p) = Packet::new(&crate::wire::goset::GosetMsg::Claim(claim).to_packet()) {
-                self.send(face, p);
-            }
-            self.stats.goset_out += 1;
-        }
+        self.greet(face);
     }
 
     /// A face went down; everything about it, and its queued output, is forgotten.
@@ -497,11 +533,14 @@ impl<S: Store> Node<S> {
             return self.drop_packet(face, DropReason::BadLength);
         };
         let body = bytes.get(7..).unwrap_or(&[]);
+        let requests = self.faces.get(&face).map(|f| (f.want_dmx, f.chnk_dmx));
         if dmx == crate::wire::goset::goset_dmx() {
-            self.handle_goset(now, face, body);
-        } else if dmx == self.want_dmx {
+            self.handle_goset(now, face, crate::wire::goset::Format::Classic, body);
+        } else if dmx == crate::wire::goset::wide_dmx() {
+            self.handle_goset(now, face, crate::wire::goset::Format::Wide, body);
+        } else if requests.is_some_and(|(want, _)| want == dmx) {
             self.serve_want(now, face, body);
-        } else if dmx == self.chnk_dmx {
+        } else if requests.is_some_and(|(_, chnk)| chnk == dmx) {
             self.serve_chnk(now, face, body);
         } else if let Some(fid) = self.expected_entries.get(&dmx).copied() {
             self.ingest_entry(now, face, fid, bytes);
@@ -556,6 +595,7 @@ impl<S: Store> Node<S> {
         }
         self.events.push_back(Event::FeedAdded(fid));
         self.on_goset_changed(now);
+        self.offer_to_peers(now, &[fid]);
         Ok(true)
     }
 
@@ -699,13 +739,18 @@ impl<S: Store> Node<S> {
         self.chnk_dmx = chnk_dmx(&state);
     }
 
+    /// The whole set changed: wide faces get new request DMX values and ask again soon.
     fn on_goset_changed(&mut self, now: Instant) {
         self.refresh_request_dmx();
+        let state = self.goset.state();
         let faces: Vec<FaceId> = self.faces.keys().copied().collect();
         for face in faces {
-            if let Some(f) = self.faces.get_mut(&face) {
-                f.on_goset_changed(now);
+            let Some(f) = self.faces.get_mut(&face) else { continue };
+            if f.peer_set().is_some() {
+                continue;
             }
+            f.set_state(&state);
+            f.on_goset_changed(now);
             self.rearm(face);
         }
     }

@@ -1,7 +1,6 @@
 //! Requesting: building the WANT and CHNK vectors this node sends when a face's pacer is due.
 
 use super::{Event, FaceId, FaceKind, Node};
-use crate::ids::Seq;
 use crate::store::Store;
 use crate::time::Instant;
 use crate::wire::packet::Packet;
@@ -24,9 +23,10 @@ impl<S: Store> Node<S> {
     }
 
     fn send_wants(&mut self, now: Instant, face: FaceId, kind: FaceKind) {
-        let keys = self.goset.keys();
+        let keys = self.face_keys(face);
         let n = keys.len();
         let Some(f) = self.faces.get(&face) else { return };
+        let dmx = f.want_dmx;
         let mut offset = if n == 0 { 0 } else { f.want_offset % n };
         let packets = match kind {
             FaceKind::Reliable => RELIABLE_WANT_PACKETS,
@@ -39,21 +39,24 @@ impl<S: Store> Node<S> {
             let mut i = 0;
             while covered + i < n {
                 let Some(fid) = keys.get((offset + i) % n) else { break };
-                let next = self.feeds.get(fid).map_or(Seq(1), |s| s.next_seq);
-                if !want.try_push(next) {
+                // A peer's id this node does not replicate (refused, or not learned yet) is
+                // never asked for: the vector ends before it.
+                let Some(state) = self.feeds.get(fid) else { break };
+                if !want.try_push(state.next_seq) {
                     break;
                 }
                 i += 1;
             }
-            if i == 0 {
-                break;
+            // A vector that could not even start skips the id it stopped at.
+            let step = i.max(1);
+            covered += step;
+            offset = (offset + step) % n;
+            if i > 0 {
+                out.push(want.encode());
             }
-            covered += i;
-            offset = (offset + i) % n;
-            out.push(want.encode());
         }
         for body in out {
-            if let Some(p) = Packet::concat(&self.want_dmx.0, &body) {
+            if let Some(p) = Packet::concat(&dmx.0, &body) {
                 self.send(face, p);
                 self.stats.wants_out += 1;
             }
@@ -69,8 +72,9 @@ impl<S: Store> Node<S> {
     }
 
     fn send_chnks(&mut self, now: Instant, face: FaceId) {
+        let Some(dmx) = self.faces.get(&face).map(|f| f.chnk_dmx) else { return };
         let mut chnk = ChnkVector::fitting([]);
-        'feeds: for (idx, fid) in self.goset.keys().iter().enumerate() {
+        'feeds: for (idx, fid) in self.face_keys(face).iter().enumerate() {
             for p in self.store.pending_chains(fid) {
                 let req = ChunkRequest {
                     feed_index: u32::try_from(idx).unwrap_or(u32::MAX),
@@ -83,7 +87,7 @@ impl<S: Store> Node<S> {
             }
         }
         if !chnk.requests.is_empty() {
-            if let Some(p) = Packet::concat(&self.chnk_dmx.0, &chnk.encode()) {
+            if let Some(p) = Packet::concat(&dmx.0, &chnk.encode()) {
                 self.send(face, p);
                 self.stats.chnks_out += 1;
             }

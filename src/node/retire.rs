@@ -98,6 +98,7 @@ impl<S: Store> Node<S> {
         if self.goset.remove(&fid) {
             self.on_goset_changed(now);
         }
+        self.withdraw_from_peers(now, &fid);
         match self.store.drop_feed(&fid) {
             Ok(kept) => {
                 self.events.push_back(Event::FeedDropped { fid, kept: kept.clone(), idle });

@@ -22,7 +22,7 @@ use crate::store::Store;
 use crate::time::Instant;
 use crate::wire::entry::{Chain20, EntryType};
 use crate::wire::packet::Packet;
-use crate::wire::request::{ChnkVector, WantVector};
+use crate::wire::request::{ChnkVector, ChunkRequest, WantVector};
 use crate::wire::MAX_PACKET;
 
 /// Most sidechains one face may have open CHNK cursors on; older ones are dropped.
@@ -77,12 +77,13 @@ impl<S: Store> Node<S> {
             return self.drop_packet(face, DropReason::BadRequest);
         };
         let Some((budget, _)) = self.budget(face) else { return };
-        let n = self.goset.len();
+        let keys = self.face_keys(face);
+        let n = keys.len();
+        let asked: Vec<(FeedId, Seq)> = (want.seqs.iter().enumerate())
+            .filter_map(|(i, &seq)| Some((*keys.get(want.feed_index(i, n)?)?, seq)))
+            .collect();
         let window = self.cfg.resend_window;
-        for (i, &seq) in want.seqs.iter().enumerate() {
-            let Some(&fid) = want.feed_index(i, n).and_then(|idx| self.goset.keys().get(idx)) else {
-                continue;
-            };
+        for (fid, seq) in asked {
             let Some(f) = self.faces.get_mut(&face) else { return };
             let start = f.first_unsent_entry(&fid, seq, now, window);
             let s = &mut f.serving;
@@ -106,11 +107,11 @@ impl<S: Store> Node<S> {
         };
         let Some((budget, _)) = self.budget(face) else { return };
         let window = self.cfg.resend_window;
-        for req in &chnk.requests {
-            let Some(&fid) = usize::try_from(req.feed_index).ok().and_then(|i| self.goset.keys().get(i))
-            else {
-                continue;
-            };
+        let keys = self.face_keys(face);
+        let asked: Vec<(FeedId, ChunkRequest)> = (chnk.requests.iter())
+            .filter_map(|req| Some((*keys.get(usize::try_from(req.feed_index).ok()?)?, *req)))
+            .collect();
+        for (fid, req) in asked {
             let Some(f) = self.faces.get_mut(&face) else { return };
             let start = f.first_unsent_chunk(&fid, req.seq, req.chunk, now, window);
             let s = &mut f.serving;

@@ -16,6 +16,14 @@
 //!  +-------+---+----------------+
 //! ```
 //! Any other length or type byte is rejected; the set logic lives in [`crate::goset`].
+//!
+//! # The wide format (an extension)
+//!
+//! A claim's count is one byte, so the classic format cannot describe a set of more than 255
+//! keys. Between nodes of this implementation the same two messages also travel in a *wide*
+//! format: the DMX is [`wide_dmx`] instead, and a claim's count is four bytes, big-endian
+//! (108-byte packets). Deployed peers do not know that DMX and drop such packets unread, which
+//! is how a node finds out that a peer speaks it: see [`crate::goset::peer`].
 
 use core::fmt;
 
@@ -32,10 +40,45 @@ pub const NOVELTY_TYPE: u8 = b'n';
 pub const CLAIM_LEN: usize = 98;
 /// Length of a NOVELTY after the DMX.
 pub const NOVELTY_LEN: usize = 33;
+/// The ASCII string whose SHA-256 prefix is the wide-format GOset DMX (an extension).
+pub const WIDE_DMX_INPUT: &[u8] = b"tinyssb-rs GOset wide 1";
+/// Length of a wide-format CLAIM after the DMX (a four-byte count).
+pub const WIDE_CLAIM_LEN: usize = 101;
+
+/// The two encodings of GOset messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// The deployed format: [`goset_dmx`], one-byte counts (sets of at most 255 keys).
+    Classic,
+    /// The extension between nodes of this implementation: [`wide_dmx`], four-byte counts.
+    Wide,
+}
+
+impl Format {
+    /// The DMX packets of this format start with.
+    pub fn dmx(self) -> Dmx {
+        match self {
+            Format::Classic => goset_dmx(),
+            Format::Wide => wide_dmx(),
+        }
+    }
+
+    fn claim_len(self) -> usize {
+        match self {
+            Format::Classic => CLAIM_LEN,
+            Format::Wide => WIDE_CLAIM_LEN,
+        }
+    }
+}
 
 /// The DMX every GOset packet starts with: `H("tinySSB-0.1 GOset 1")[0..7]`.
 pub fn goset_dmx() -> Dmx {
     Dmx(sha256_prefix(&[GOSET_DMX_INPUT]))
+}
+
+/// The DMX of wide-format GOset packets: `H("tinyssb-rs GOset wide 1")[0..7]`.
+pub fn wide_dmx() -> Dmx {
+    Dmx(sha256_prefix(&[WIDE_DMX_INPUT]))
 }
 
 /// A claim about a span of a sorted key set: its first and last key, the XOR of all its keys and
@@ -48,8 +91,8 @@ pub struct Claim {
     pub hi: FeedId,
     /// The XOR of every key in the span.
     pub xor: [u8; 32],
-    /// The number of keys in the span.
-    pub count: u8,
+    /// The number of keys in the span (at most 255 in the classic format).
+    pub count: u32,
 }
 
 /// A decoded GOset message.
@@ -86,7 +129,7 @@ impl fmt::Display for GosetError {
             GosetError::Empty => f.write_str("empty GOset message"),
             GosetError::UnknownType(t) => write!(f, "unknown GOset message type 0x{t:02x}"),
             GosetError::Length { typ, actual } => {
-                let expected = if *typ == CLAIM_TYPE { CLAIM_LEN } else { NOVELTY_LEN };
+                let expected = if *typ == CLAIM_TYPE { "98 (101 wide)" } else { "33" };
                 write!(f, "GOset message '{}' must be {expected} bytes, got {actual}", char::from(*typ))
             }
         }
@@ -104,66 +147,94 @@ fn key_at(body: &[u8], at: usize) -> FeedId {
 }
 
 impl GosetMsg {
-    /// Decodes a message body (the bytes after the DMX).
+    /// Decodes a classic message body (the bytes after the DMX).
     pub fn decode(body: &[u8]) -> Result<GosetMsg, GosetError> {
+        GosetMsg::decode_as(Format::Classic, body)
+    }
+
+    /// Decodes a message body in `format`.
+    pub fn decode_as(format: Format, body: &[u8]) -> Result<GosetMsg, GosetError> {
         let (&typ, _) = body.split_first().ok_or(GosetError::Empty)?;
         let expected = match typ {
-            CLAIM_TYPE => CLAIM_LEN,
+            CLAIM_TYPE => format.claim_len(),
             NOVELTY_TYPE => NOVELTY_LEN,
             other => return Err(GosetError::UnknownType(other)),
         };
         if body.len() != expected {
             return Err(GosetError::Length { typ, actual: body.len() });
         }
-        Ok(if typ == NOVELTY_TYPE {
-            GosetMsg::Novelty(key_at(body, 1))
-        } else {
-            GosetMsg::Claim(Claim {
-                lo: key_at(body, 1),
-                hi: key_at(body, 33),
-                xor: key_at(body, 65).0,
-                count: body.get(97).copied().unwrap_or(0),
-            })
-        })
+        if typ == NOVELTY_TYPE {
+            return Ok(GosetMsg::Novelty(key_at(body, 1)));
+        }
+        let count = match format {
+            Format::Classic => body.get(97).copied().map_or(0, u32::from),
+            Format::Wide => body.get(97..101).and_then(|b| b.try_into().ok()).map_or(0, u32::from_be_bytes),
+        };
+        Ok(GosetMsg::Claim(Claim {
+            lo: key_at(body, 1),
+            hi: key_at(body, 33),
+            xor: key_at(body, 65).0,
+            count,
+        }))
     }
 
-    /// Decodes a whole packet, checking that it starts with [`goset_dmx`].
+    /// Decodes a whole classic packet, checking that it starts with [`goset_dmx`].
     pub fn from_packet(packet: &[u8]) -> Result<GosetMsg, GosetError> {
+        GosetMsg::from_packet_as(Format::Classic, packet)
+    }
+
+    /// Decodes a whole packet in `format`, checking its DMX.
+    pub fn from_packet_as(format: Format, packet: &[u8]) -> Result<GosetMsg, GosetError> {
         match packet.split_at_checked(Dmx::LEN) {
-            Some((dmx, body)) if dmx == goset_dmx().0 => GosetMsg::decode(body),
+            Some((dmx, body)) if dmx == format.dmx().0 => GosetMsg::decode_as(format, body),
             _ => Err(GosetError::Dmx),
         }
     }
 
-    /// Encodes the message body (98 bytes for a claim, 33 for a novelty).
-    pub fn encode(&self) -> Vec<u8> {
+    /// Encodes the classic message body (98 bytes for a claim, 33 for a novelty); `None` for a
+    /// claim whose count does not fit one byte.
+    pub fn encode(&self) -> Option<Vec<u8>> {
         let mut out = Vec::with_capacity(CLAIM_LEN);
-        self.encode_into(&mut out);
-        out
+        self.encode_into(Format::Classic, &mut out).then_some(out)
     }
 
-    /// Encodes the whole packet, DMX included (105 bytes for a claim, 40 for a novelty).
-    pub fn to_packet(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(Dmx::LEN + CLAIM_LEN);
-        out.extend_from_slice(&goset_dmx().0);
-        self.encode_into(&mut out);
-        out
+    /// Encodes the whole classic packet, DMX included (105 bytes for a claim, 40 for a
+    /// novelty); `None` for a claim whose count does not fit one byte.
+    pub fn to_packet(&self) -> Option<Vec<u8>> {
+        self.to_packet_as(Format::Classic)
     }
 
-    fn encode_into(&self, out: &mut Vec<u8>) {
+    /// Encodes the whole packet in `format` (a wide claim is 108 bytes); `None` for a classic
+    /// claim whose count does not fit one byte.
+    pub fn to_packet_as(&self, format: Format) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(Dmx::LEN + WIDE_CLAIM_LEN);
+        out.extend_from_slice(&format.dmx().0);
+        self.encode_into(format, &mut out).then_some(out)
+    }
+
+    /// Appends the body in `format`; false (and nothing appended) if the count does not fit.
+    fn encode_into(&self, format: Format, out: &mut Vec<u8>) -> bool {
         match self {
             GosetMsg::Claim(c) => {
+                let count = match format {
+                    Format::Classic => match u8::try_from(c.count) {
+                        Ok(n) => vec![n],
+                        Err(_) => return false,
+                    },
+                    Format::Wide => c.count.to_be_bytes().to_vec(),
+                };
                 out.push(CLAIM_TYPE);
                 out.extend_from_slice(&c.lo.0);
                 out.extend_from_slice(&c.hi.0);
                 out.extend_from_slice(&c.xor);
-                out.push(c.count);
+                out.extend_from_slice(&count);
             }
             GosetMsg::Novelty(key) => {
                 out.push(NOVELTY_TYPE);
                 out.extend_from_slice(&key.0);
             }
         }
+        true
     }
 }
 
@@ -172,7 +243,7 @@ mod tests {
     use super::*;
     use quickcheck::quickcheck;
 
-    fn arb_claim(seed: &[u8], count: u8) -> Claim {
+    fn arb_claim(seed: &[u8], count: u32) -> Claim {
         let byte =
             |i: usize| seed.get(i % seed.len().max(1)).copied().unwrap_or(7).wrapping_add(i.to_le_bytes()[0]);
         Claim {
@@ -187,23 +258,37 @@ mod tests {
         fn decode_is_total(body: Vec<u8>) -> bool {
             let _ = GosetMsg::decode(&body);
             let _ = GosetMsg::from_packet(&body);
+            let _ = GosetMsg::decode_as(Format::Wide, &body);
+            let _ = GosetMsg::from_packet_as(Format::Wide, &body);
             true
         }
 
         fn claim_round_trip(seed: Vec<u8>, count: u8) -> bool {
+            let msg = GosetMsg::Claim(arb_claim(&seed, u32::from(count)));
+            let Some(pkt) = msg.to_packet() else { return false };
+            pkt.len() == 105
+                && GosetMsg::from_packet(&pkt) == Ok(msg)
+                && msg.encode().is_some_and(|b| GosetMsg::decode(&b) == Ok(msg))
+        }
+
+        fn wide_claim_round_trip(seed: Vec<u8>, count: u32) -> bool {
             let msg = GosetMsg::Claim(arb_claim(&seed, count));
-            let pkt = msg.to_packet();
-            pkt.len() == 105 && GosetMsg::from_packet(&pkt) == Ok(msg) && GosetMsg::decode(&msg.encode()) == Ok(msg)
+            let Some(pkt) = msg.to_packet_as(Format::Wide) else { return false };
+            let classic = msg.to_packet();
+            pkt.len() == 108
+                && GosetMsg::from_packet_as(Format::Wide, &pkt) == Ok(msg)
+                && GosetMsg::from_packet(&pkt) == Err(GosetError::Dmx)
+                && classic.is_some() == (count <= 255)
         }
 
         fn novelty_round_trip(seed: Vec<u8>) -> bool {
             let msg = GosetMsg::Novelty(arb_claim(&seed, 0).lo);
-            let pkt = msg.to_packet();
+            let Some(pkt) = msg.to_packet() else { return false };
             pkt.len() == 40 && GosetMsg::from_packet(&pkt) == Ok(msg)
         }
 
         fn wrong_lengths_rejected(seed: Vec<u8>, cut: usize) -> bool {
-            let pkt = GosetMsg::Claim(arb_claim(&seed, 3)).to_packet();
+            let Some(pkt) = GosetMsg::Claim(arb_claim(&seed, 3)).to_packet() else { return false };
             let cut = cut % pkt.len();
             match pkt.get(..cut) {
                 Some(short) => GosetMsg::from_packet(short).is_err(),

@@ -20,17 +20,28 @@
 //! and when the set is full a new key evicts the oldest unconfirmed one. A key that expired or
 //! was evicted is not learned again from the network for `quarantine`: otherwise two nodes that
 //! dropped it at slightly different times would teach it back to each other for ever.
+//!
+//! # Sets of any size, and peers that stop at 100
+//!
+//! The set itself has no size limit but its cap: its claims carry four-byte counts in the wide
+//! format ([`crate::wire::goset::Format`]). Deployed peers stop at [`DEFAULT_CAP`] keys and
+//! speak only the classic format; towards each of them a node keeps a [`peer::PeerSet`], a
+//! classic set of at most that many ids chosen for that peer.
 
-use std::collections::VecDeque;
+pub mod peer;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use crate::ids::FeedId;
 use crate::time::{Duration, Instant};
 use crate::wire::goset::{Claim, GosetMsg};
 
-/// Default maximum number of keys (the reference's limit).
+/// Maximum number of keys of deployed peers (the reference's `GOSET_MAX_KEYS`).
 pub const DEFAULT_CAP: usize = 100;
-/// Largest possible cap: a claim's count is one byte.
-pub const MAX_CAP: usize = 255;
+/// Largest cap of a set whose claims travel in the classic format (a one-byte count).
+pub const MAX_CLASSIC_CAP: usize = 255;
+/// Largest possible cap: a wide claim's count is four bytes.
+pub const MAX_CAP: usize = u32::MAX as usize;
 /// Time between two periodic rounds (the reference's 15 s).
 pub const ROUND: Duration = Duration::from_secs(15);
 /// Most claims kept pending at any time.
@@ -49,8 +60,10 @@ const NOVELTY_PER_ROUND: usize = 1;
 pub const DEFAULT_REPLY_BUDGET: usize = 512;
 /// Default lifetime of an unconfirmed key (10 minutes).
 pub const DEFAULT_UNCONFIRMED_TTL: Duration = Duration::from_secs(600);
+/// Keys per block of the span XOR index (see [`GoSet::claim`]).
+const BLOCK: usize = 64;
 /// Most removed keys remembered for the quarantine (oldest forgotten first).
-const MAX_QUARANTINE: usize = 4 * MAX_CAP;
+const MAX_QUARANTINE: usize = 4 * MAX_CLASSIC_CAP;
 
 /// Tunables of a [`GoSet`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,8 +74,12 @@ pub struct Config {
     pub reply_budget: usize,
     /// How long a key learned from the network stays without being confirmed.
     pub unconfirmed_ttl: Duration,
-    /// How long a key that expired or was evicted is not learned again from the network.
+    /// How long a key that expired or was evicted is not learned again from the network
+    /// (zero: no quarantine, nothing remembered).
     pub quarantine: Duration,
+    /// Keys learned from the network enter confirmed (for a set that mirrors one peer's, see
+    /// [`peer::PeerSet`]) instead of unconfirmed.
+    pub learned_confirmed: bool,
 }
 
 impl Default for Config {
@@ -72,6 +89,7 @@ impl Default for Config {
             reply_budget: DEFAULT_REPLY_BUDGET,
             unconfirmed_ttl: DEFAULT_UNCONFIRMED_TTL,
             quarantine: DEFAULT_UNCONFIRMED_TTL,
+            learned_confirmed: false,
         }
     }
 }
@@ -117,8 +135,11 @@ impl Replies {
 #[derive(Clone, Debug)]
 pub struct GoSet {
     keys: Vec<FeedId>,
-    /// `prefix[i]` is the XOR of `keys[..i]`; one longer than `keys`.
-    prefix: Vec<[u8; 32]>,
+    /// `blocks[b]` is the XOR of `keys[b * BLOCK..(b + 1) * BLOCK]` (the last block may be
+    /// shorter): a span's XOR costs O(len / BLOCK + BLOCK), and so does adding a key.
+    blocks: Vec<[u8; 32]>,
+    /// The XOR of all keys.
+    total: [u8; 32],
     config: Config,
     pending: Vec<Claim>,
     novelties: VecDeque<FeedId>,
@@ -126,9 +147,11 @@ pub struct GoSet {
     /// The reply budget of [`GoSet::handle`] and [`GoSet::handle_at`] (one budget for all peers);
     /// [`GoSet::handle_from`] takes the peer's own.
     replies: Replies,
-    largest_span: u8,
-    /// Unconfirmed keys with the time they were first learned, oldest first.
-    unconfirmed: Vec<(FeedId, Instant)>,
+    largest_span: u32,
+    /// Unconfirmed keys by the time they were first learned, oldest first.
+    unconfirmed: BTreeSet<(Instant, FeedId)>,
+    /// The same keys with their times, for lookups.
+    unconfirmed_at: HashMap<FeedId, Instant>,
     /// Keys removed unconfirmed, with the time of removal, oldest first.
     quarantined: VecDeque<(FeedId, Instant)>,
     /// The latest time handed in (for [`GoSet::handle`], which takes none).
@@ -153,14 +176,16 @@ impl GoSet {
         let config = Config { cap: config.cap.min(MAX_CAP), ..config };
         GoSet {
             keys: Vec::new(),
-            prefix: vec![[0; 32]],
+            blocks: Vec::new(),
+            total: [0; 32],
             config,
             pending: Vec::new(),
             novelties: VecDeque::new(),
             novelty_credit: NOVELTY_PER_ROUND,
             replies: Replies::new(config.reply_budget),
             largest_span: 0,
-            unconfirmed: Vec::new(),
+            unconfirmed: BTreeSet::new(),
+            unconfirmed_at: HashMap::new(),
             quarantined: VecDeque::new(),
             clock: Instant(0),
         }
@@ -198,7 +223,7 @@ impl GoSet {
 
     /// The XOR of all keys; 32 zero bytes for the empty set.
     pub fn state(&self) -> [u8; 32] {
-        self.prefix.last().copied().unwrap_or([0; 32])
+        self.total
     }
 
     /// Claims kept for the next round, in arrival order.
@@ -214,7 +239,7 @@ impl GoSet {
         }
         let Err(pos) = self.keys.binary_search(&key) else { return false };
         self.keys.insert(pos, key);
-        self.rebuild_prefix(pos);
+        self.reindex(pos, &key);
         true
     }
 
@@ -223,7 +248,8 @@ impl GoSet {
         if !self.add(key) {
             return false;
         }
-        self.unconfirmed.push((key, now));
+        self.unconfirmed.insert((now, key));
+        self.unconfirmed_at.insert(key, now);
         true
     }
 
@@ -250,19 +276,29 @@ impl GoSet {
     /// Marks `key` as confirmed (it stays until the process ends); false if it is not in the set
     /// or already confirmed.
     pub fn confirm(&mut self, key: &FeedId) -> bool {
-        let before = self.unconfirmed.len();
-        self.unconfirmed.retain(|(k, _)| k != key);
-        before != self.unconfirmed.len()
+        let Some(at) = self.unconfirmed_at.remove(key) else { return false };
+        self.unconfirmed.remove(&(at, *key));
+        true
     }
 
     /// True if `key` is in the set and confirmed.
     pub fn is_confirmed(&self, key: &FeedId) -> bool {
-        self.contains(key) && !self.unconfirmed.iter().any(|(k, _)| k == key)
+        self.contains(key) && !self.unconfirmed_at.contains_key(key)
+    }
+
+    /// True if `key` is in the set and not confirmed.
+    pub fn is_unconfirmed(&self, key: &FeedId) -> bool {
+        self.unconfirmed_at.contains_key(key)
     }
 
     /// Unconfirmed keys with the time each was learned, oldest first.
-    pub fn unconfirmed(&self) -> &[(FeedId, Instant)] {
-        &self.unconfirmed
+    pub fn unconfirmed(&self) -> impl Iterator<Item = (FeedId, Instant)> + '_ {
+        self.unconfirmed.iter().map(|(at, k)| (*k, *at))
+    }
+
+    /// Number of unconfirmed keys.
+    pub fn unconfirmed_len(&self) -> usize {
+        self.unconfirmed.len()
     }
 
     /// Number of confirmed keys.
@@ -272,6 +308,9 @@ impl GoSet {
 
     /// True if `key` was removed unconfirmed less than the quarantine ago (as of the last time seen).
     pub fn is_quarantined(&self, key: &FeedId) -> bool {
+        if self.quarantined.is_empty() {
+            return false;
+        }
         let now = self.clock;
         let q = self.config.quarantine;
         self.quarantined.iter().any(|(k, at)| k == key && now.saturating_since(*at) < q)
@@ -279,18 +318,16 @@ impl GoSet {
 
     /// When the oldest unconfirmed key expires, if there is one.
     pub fn next_expiry(&self) -> Option<Instant> {
-        self.unconfirmed.iter().map(|(_, at)| *at + self.config.unconfirmed_ttl).min()
+        self.unconfirmed.first().map(|(at, _)| *at + self.config.unconfirmed_ttl)
     }
 
     /// Removes the unconfirmed keys learned `unconfirmed_ttl` or longer before `now`; returns them.
     pub fn expire(&mut self, now: Instant) -> Vec<FeedId> {
         self.clock = self.clock.max(now);
         let ttl = self.config.unconfirmed_ttl;
-        let old: Vec<FeedId> = self
-            .unconfirmed
-            .iter()
-            .filter(|(_, at)| now.saturating_since(*at) >= ttl)
-            .map(|(k, _)| *k)
+        let old: Vec<FeedId> = (self.unconfirmed.iter())
+            .take_while(|(at, _)| now.saturating_since(*at) >= ttl)
+            .map(|(_, k)| *k)
             .collect();
         for k in &old {
             self.remove_unconfirmed(k);
@@ -304,41 +341,95 @@ impl GoSet {
     pub fn remove(&mut self, key: &FeedId) -> bool {
         let Ok(pos) = self.keys.binary_search(key) else { return false };
         self.keys.remove(pos);
-        self.rebuild_prefix(pos);
-        self.unconfirmed.retain(|(k, _)| k != key);
+        self.unindex(pos, key);
+        self.confirm(key);
         self.novelties.retain(|k| k != key);
         true
     }
 
     /// Evicts the oldest unconfirmed key; `None` if every key is confirmed.
     fn evict_oldest(&mut self) -> Option<FeedId> {
-        let (key, _) = self.unconfirmed.iter().min_by_key(|(_, at)| *at).copied()?;
+        let (_, key) = self.unconfirmed.first().copied()?;
         self.remove_unconfirmed(&key);
         Some(key)
     }
 
     /// Takes an unconfirmed key out of the set (and the novelty queue) and quarantines it.
     fn remove_unconfirmed(&mut self, key: &FeedId) {
-        self.unconfirmed.retain(|(k, _)| k != key);
+        self.confirm(key);
         if let Ok(pos) = self.keys.binary_search(key) {
             self.keys.remove(pos);
-            self.rebuild_prefix(pos);
+            self.unindex(pos, key);
         }
         self.novelties.retain(|k| k != key);
+        if self.config.quarantine == Duration::ZERO {
+            return;
+        }
         if self.quarantined.len() >= MAX_QUARANTINE {
             self.quarantined.pop_front();
         }
         self.quarantined.push_back((*key, self.clock));
     }
 
-    /// Recomputes `prefix` from position `pos` on.
-    fn rebuild_prefix(&mut self, pos: usize) {
-        self.prefix.truncate(pos + 1);
-        for k in self.keys.iter().skip(pos) {
-            let mut next = self.prefix.last().copied().unwrap_or([0; 32]);
-            xor_into(&mut next, &k.0);
-            self.prefix.push(next);
+    /// Updates the XOR index after `key` was inserted at `pos`: its block is recomputed, and
+    /// every later block took in the key before it and passed on its last one.
+    fn reindex(&mut self, pos: usize, key: &FeedId) {
+        xor_into(&mut self.total, &key.0);
+        let blocks = self.keys.len().div_ceil(BLOCK);
+        self.blocks.resize(blocks, [0; 32]);
+        self.recompute_block(pos / BLOCK);
+        for b in pos / BLOCK + 1..blocks {
+            let (entering, leaving) = (self.keys.get(b * BLOCK), self.keys.get((b + 1) * BLOCK));
+            if let Some(x) = self.blocks.get_mut(b) {
+                for k in entering.into_iter().chain(leaving) {
+                    xor_into(x, &k.0);
+                }
+            }
         }
+    }
+
+    /// Updates the XOR index after `key` was removed from `pos`: the mirror of [`GoSet::reindex`].
+    fn unindex(&mut self, pos: usize, key: &FeedId) {
+        xor_into(&mut self.total, &key.0);
+        let blocks = self.keys.len().div_ceil(BLOCK);
+        self.recompute_block(pos / BLOCK);
+        for b in pos / BLOCK + 1..blocks {
+            let (leaving, entering) = (self.keys.get(b * BLOCK - 1), self.keys.get((b + 1) * BLOCK - 1));
+            if let Some(x) = self.blocks.get_mut(b) {
+                for k in leaving.into_iter().chain(entering) {
+                    xor_into(x, &k.0);
+                }
+            }
+        }
+        self.blocks.truncate(blocks);
+    }
+
+    fn recompute_block(&mut self, b: usize) {
+        let mut x = [0; 32];
+        for k in self.keys.iter().skip(b * BLOCK).take(BLOCK) {
+            xor_into(&mut x, &k.0);
+        }
+        if let Some(slot) = self.blocks.get_mut(b) {
+            *slot = x;
+        }
+    }
+
+    /// The XOR of `keys[lo..end]`: whole blocks from the index, the ragged ends key by key.
+    fn span_xor(&self, lo: usize, end: usize) -> [u8; 32] {
+        let mut x = [0; 32];
+        let (first_block, last_block) = (lo.div_ceil(BLOCK), end / BLOCK);
+        let (head, tail) = if first_block < last_block {
+            for block in self.blocks.iter().take(last_block).skip(first_block) {
+                xor_into(&mut x, block);
+            }
+            (lo..first_block * BLOCK, last_block * BLOCK..end)
+        } else {
+            (lo..end, 0..0)
+        };
+        for k in self.keys.get(head).into_iter().chain(self.keys.get(tail)).flatten() {
+            xor_into(&mut x, &k.0);
+        }
+        x
     }
 
     /// Our claim over `keys[lo..=hi]`; `None` if the indices are out of order or out of range.
@@ -347,9 +438,8 @@ impl GoSet {
             return None;
         }
         let (first, last) = (self.keys.get(lo)?, self.keys.get(hi)?);
-        let mut xor = *self.prefix.get(hi + 1)?;
-        xor_into(&mut xor, self.prefix.get(lo)?);
-        let count = u8::try_from(hi - lo + 1).ok()?;
+        let xor = self.span_xor(lo, hi + 1);
+        let count = u32::try_from(hi - lo + 1).ok()?;
         Some(Claim { lo: *first, hi: *last, xor, count })
     }
 
@@ -485,7 +575,9 @@ impl GoSet {
         // may lack some of its keys, which only its help (triggered by our claim) can reveal.
         let mut replies: Vec<GosetMsg> = self.claim(m.lo, m.hi).map(GosetMsg::Claim).into_iter().collect();
         if m.ours >= m.theirs {
-            self.help(&m, true, &mut replies);
+            // Dump the whole inside if it fits the budget left, else offer its two halves.
+            let inside = m.hi.saturating_sub(m.lo + 1);
+            self.help(&m, inside.div_ceil(2) < budget.left, &mut replies);
         }
         if m.ours < m.theirs || replies.len() > budget.left {
             self.add_pending(*c);
@@ -500,7 +592,7 @@ impl GoSet {
     /// A claim that could describe a span of some node's set: ordered, non-zero endpoints, and a
     /// count that fits both the endpoints and our cap.
     fn plausible(&self, c: &Claim) -> bool {
-        let count = usize::from(c.count);
+        let count = usize::try_from(c.count).unwrap_or(usize::MAX);
         let zero = FeedId([0; 32]);
         c.lo != zero
             && c.hi != zero
@@ -519,8 +611,8 @@ impl GoSet {
         (ours.xor != c.xor).then_some(Mismatch {
             lo,
             hi,
-            ours: usize::from(ours.count),
-            theirs: usize::from(c.count),
+            ours: usize::try_from(ours.count).unwrap_or(usize::MAX),
+            theirs: usize::try_from(c.count).unwrap_or(usize::MAX),
         })
     }
 
@@ -572,11 +664,13 @@ impl GoSet {
                 None => return,
             }
         }
-        if !self.add_unconfirmed(key, self.clock) {
+        let added =
+            if self.config.learned_confirmed { self.add(key) } else { self.add_unconfirmed(key, self.clock) };
+        if !added {
             return;
         }
         outcome.learned.push(key);
-        if self.keys.len() >= usize::from(self.largest_span) {
+        if self.keys.len() >= usize::try_from(self.largest_span).unwrap_or(usize::MAX) {
             if self.novelty_credit > 0 {
                 self.novelty_credit -= 1;
                 outcome.send.push(GosetMsg::Novelty(key));
@@ -630,6 +724,33 @@ mod tests {
         })
     }
 
+    quickcheck::quickcheck! {
+        /// The block index stays right through adds and removes anywhere, over several blocks.
+        fn span_xors_survive_adds_and_removes(ops: Vec<(bool, u16)>) -> bool {
+            let mut g = GoSet::new(Config { cap: 1000, ..Config::default() });
+            for (i, (add, seed)) in ops.iter().cycle().take(ops.len() * 4).enumerate() {
+                let round = u16::try_from(i / ops.len().max(1)).unwrap_or(0);
+                let mut id = [0u8; 32];
+                id[..2].copy_from_slice(&(seed.wrapping_add(round * 101) % 400).to_be_bytes());
+                id[31] = 1;
+                let key = FeedId(id);
+                if *add || !g.contains(&key) {
+                    g.add(key);
+                } else {
+                    g.remove(&key);
+                }
+            }
+            let keys = g.keys().to_vec();
+            let n = keys.len();
+            let spans = (0..n).step_by(7).flat_map(|lo| (lo..n).step_by(13).map(move |hi| (lo, hi)));
+            g.state() == xor_all(&keys)
+                && spans.into_iter().all(|(lo, hi)| {
+                    let keys = keys.get(lo..=hi).unwrap_or(&[]);
+                    g.claim(lo, hi).is_some_and(|c| c.xor == xor_all(keys) && c.count as usize == keys.len())
+                })
+        }
+    }
+
     #[test]
     fn removing_a_key_updates_the_state_and_does_not_quarantine_it() {
         let mut g = small(4);
@@ -641,7 +762,7 @@ mod tests {
         assert!(!g.remove(&k(8)));
         assert_eq!(g.keys(), [k(6)]);
         assert_eq!(g.state(), xor_all(g.keys()));
-        assert!(g.unconfirmed().is_empty() && g.next_expiry().is_none());
+        assert!(g.unconfirmed_len() == 0 && g.next_expiry().is_none());
         assert!(!g.is_quarantined(&k(8)), "refusing it again is the owner's business");
         assert_eq!(all(&mut g, k(3), 2).learned, [k(3)]);
     }
