@@ -18,7 +18,7 @@ use tinyssb::store::Store;
 use tinyssb::wire::bipf::{self, Value};
 use tinyssb::wire::chunk::Chunk;
 use tinyssb::wire::entry::{entry_dmx, Chain20, Entry, CHAIN20_HEAD};
-use tinyssb::wire::goset::{goset_dmx, GosetMsg, CLAIM_TYPE, NOVELTY_TYPE};
+use tinyssb::wire::goset::{goset_dmx, wide_dmx, Format, GosetMsg, CLAIM_TYPE, NOVELTY_TYPE};
 use tinyssb::wire::request::{chnk_dmx, want_dmx, ChnkVector, ChunkRequest, RequestVector, WantVector};
 use tinyssb::wire::varint;
 use tinyssb::{FeedId, MsgId, Seq};
@@ -65,7 +65,8 @@ fn every_spec_example_matches_the_code() {
             "bipf" => check_bipf(block),
             "request-int" => check_request_int(block),
             "dmx" => check_dmx(block),
-            "claim" => check_claim(block),
+            "claim" => check_claim(block, Format::Classic),
+            "wide-claim" => check_claim(block, Format::Wide),
             "novelty" => check_novelty(block),
             "log" => check_log(block),
             "want" => check_want(block),
@@ -257,7 +258,8 @@ fn goset_label(block: &Block) -> Result<&str, String> {
 }
 
 fn check_dmx(block: &Block) -> Check {
-    let mut known: Vec<(&str, Vec<u8>)> = vec![("goset_dmx", goset_dmx().0.to_vec())];
+    let mut known: Vec<(&str, Vec<u8>)> =
+        vec![("goset_dmx", goset_dmx().0.to_vec()), ("wide_dmx", wide_dmx().0.to_vec())];
     if !block.name.is_empty() {
         let state = goset_of(goset_label(block)?)?.state();
         known.push(("state", state.to_vec()));
@@ -292,25 +294,30 @@ fn check_fields(fields: &[(String, Vec<u8>)], expected: &[(&str, Vec<u8>)]) -> C
     Ok(())
 }
 
-fn check_claim(block: &Block) -> Check {
+fn check_claim(block: &Block, format: Format) -> Check {
     let set = goset_of(goset_label(block)?)?;
     let claim = set.full_claim().ok_or("an empty set has no claim")?;
     let (bytes, fields) = block.fields()?;
-    let count = u8::try_from(claim.count).map_err(|_| "a classic claim's count is one byte")?;
-    let packet = GosetMsg::Claim(claim).to_packet().ok_or("no classic packet")?;
+    let count = match format {
+        Format::Classic => {
+            vec![u8::try_from(claim.count).map_err(|_| "a classic claim's count is one byte")?]
+        }
+        Format::Wide => claim.count.to_be_bytes().to_vec(),
+    };
+    let packet = GosetMsg::Claim(claim).to_packet_as(format).ok_or("no packet")?;
     same("full claim", &packet, &bytes)?;
-    ensure(GosetMsg::from_packet(&bytes) == Ok(GosetMsg::Claim(claim)), || {
+    ensure(GosetMsg::from_packet_as(format, &bytes) == Ok(GosetMsg::Claim(claim)), || {
         "does not decode to the claim".into()
     })?;
     check_fields(
         &fields,
         &[
-            ("dmx", goset_dmx().0.to_vec()),
+            ("dmx", format.dmx().0.to_vec()),
             ("type", vec![CLAIM_TYPE]),
             ("lo", claim.lo.0.to_vec()),
             ("hi", claim.hi.0.to_vec()),
             ("xor", claim.xor.to_vec()),
-            ("count", vec![count]),
+            ("count", count),
         ],
     )
 }
