@@ -143,11 +143,8 @@ impl WantVector {
 
     /// Appends `seq` if the encoded vector stays within [`MAX_BODY`]; returns whether it did.
     pub fn try_push(&mut self, seq: Seq) -> bool {
-        let body = self
-            .seqs
-            .iter()
-            .fold(bipf::encoded_len(&int(self.offset)), |acc, s| acc + bipf::encoded_len(&int(s.0)));
-        let fits = fits(body, &int(seq.0));
+        let body = self.seqs.iter().fold(int_len(self.offset), |acc, s| acc + int_len(s.0));
+        let fits = fits(body, int_len(seq.0));
         if fits {
             self.seqs.push(seq);
         }
@@ -169,6 +166,12 @@ impl ChunkRequest {
     /// The element as a BIPF value: `[feed_index, seq, chunk]`.
     pub fn to_value(&self) -> Value {
         Value::List(vec![int(self.feed_index), int(self.seq.0), int(self.chunk)])
+    }
+
+    /// Length of the element's encoding (a list of three integers), without building it.
+    fn encoded_len(&self) -> usize {
+        let body = int_len(self.feed_index) + int_len(self.seq.0) + int_len(self.chunk);
+        varint::encoded_len((body as u64) << 3) + body
     }
 
     /// Reads element `index` of a CHNK vector.
@@ -199,8 +202,8 @@ impl ChnkVector {
 
     /// Appends `request` if the encoded vector stays within [`MAX_BODY`]; returns whether it did.
     pub fn try_push(&mut self, request: ChunkRequest) -> bool {
-        let body = self.requests.iter().map(|r| bipf::encoded_len(&r.to_value())).sum();
-        let fits = fits(body, &request.to_value());
+        let body = self.requests.iter().map(ChunkRequest::encoded_len).sum();
+        let fits = fits(body, request.encoded_len());
         if fits {
             self.requests.push(request);
         }
@@ -264,9 +267,15 @@ fn int(n: u32) -> Value {
     Value::Int(i64::from(n))
 }
 
-/// Whether a list whose elements take `body` bytes still fits in [`MAX_BODY`] with `item` appended.
-fn fits(body: usize, item: &Value) -> bool {
-    let body = body + bipf::encoded_len(item);
+/// Length of a `u32`'s encoding as a BIPF integer.
+fn int_len(n: u32) -> usize {
+    bipf::encoded_len(&int(n))
+}
+
+/// Whether a list whose elements take `body` bytes still fits in [`MAX_BODY`] with an element of
+/// `item` bytes appended.
+fn fits(body: usize, item: usize) -> bool {
+    let body = body + item;
     varint::encoded_len((body as u64) << 3) + body <= MAX_BODY
 }
 
