@@ -7,6 +7,7 @@ use sim::{contents, converged, counts, populated_store, seed, LinkSpec, Sim};
 use tinyssb::node::{Config, FaceId, FaceKind, Node};
 use tinyssb::store::mem::MemStore;
 use tinyssb::time::{Duration, Instant};
+use tinyssb::wire::goset::{Format, GosetMsg};
 use tinyssb::wire::request::{RequestVector, WantVector};
 use tinyssb::Seq;
 
@@ -16,6 +17,16 @@ fn want(node: &Node<MemStore>, feeds: usize, seq: u32) -> Vec<u8> {
     let mut p = node.want_dmx().0.to_vec();
     p.extend_from_slice(&w.encode());
     p
+}
+
+/// Brings `face` up as a link to a peer of our kind (one that speaks the wide GOset format), so
+/// that WANTs on the node's whole-set DMX are understood at once. Returns the bytes of the
+/// greeting taken from the node.
+fn wide_face_up(node: &mut Node<MemStore>, now: Instant, face: FaceId) -> usize {
+    node.handle_face_up(now, face, FaceKind::Reliable);
+    let claim = node.goset().full_claim().expect("a populated set");
+    node.handle_packet(now, face, &GosetMsg::Claim(claim).to_packet_as(Format::Wide).expect("wide"));
+    take_all(node)
 }
 
 fn server(seed: u64) -> Node<MemStore> {
@@ -34,8 +45,7 @@ fn a_peer_that_never_reads_holds_one_face_budget() {
     let mut node = server(seed(11));
     let cfg = node.config().clone();
     let face = FaceId(1);
-    node.handle_face_up(Instant(0), face, FaceKind::Reliable);
-    let mut taken = 0;
+    let mut taken = wide_face_up(&mut node, Instant(0), face);
     for i in 0..10_000u64 {
         let seq = 1 + (i % 100) as u32;
         let p = want(&node, 20, seq);
@@ -58,10 +68,10 @@ fn many_flooding_peers_share_the_total_budget() {
     cfg.max_queued_total = 1024 * 1024;
     let store = node.into_store();
     let mut node = Node::new(cfg.clone(), store, Instant(0));
-    for f in 0..20 {
-        node.handle_face_up(Instant(0), FaceId(f), FaceKind::Reliable);
-    }
     let mut taken = 0;
+    for f in 0..20 {
+        taken += wide_face_up(&mut node, Instant(0), FaceId(f));
+    }
     for i in 0..2_000u64 {
         let p = want(&node, 20, 1 + (i % 50) as u32);
         node.handle_packet(Instant(i), FaceId(i % 20), &p);
@@ -71,6 +81,12 @@ fn many_flooding_peers_share_the_total_budget() {
     assert!(taken <= cfg.max_queued_total);
     // A face that reads gets going again as soon as it reports what it wrote.
     node.handle_face_up(Instant(3000), FaceId(99), FaceKind::Reliable);
+    let claim = node.goset().full_claim().expect("a populated set");
+    node.handle_packet(
+        Instant(3000),
+        FaceId(99),
+        &GosetMsg::Claim(claim).to_packet_as(Format::Wide).expect("wide"),
+    );
     let p = want(&node, 20, 1);
     node.handle_packet(Instant(3000), FaceId(99), &p);
     let before: usize = take_all(&mut node);

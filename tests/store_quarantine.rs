@@ -38,10 +38,12 @@ fn a_damaged_chunk_on_disk_is_quarantined_not_served() {
     let mut node = Node::new(Config::default(), store, Instant(0));
     let face = FaceId(1);
     node.handle_face_up(Instant(0), face, FaceKind::Reliable);
+    // A new face first listens for the peer's ids; then the node offers its feed.
+    node.handle_timeout(Instant(3_000));
     while node.poll_transmit().is_some() {}
-    let mut want = node.want_dmx().0.to_vec();
+    let mut want = node.want_dmx_on(face).expect("face").0.to_vec();
     want.extend_from_slice(&WantVector::fitting(0, [Seq(1)]).encode());
-    node.handle_packet(Instant(1), face, &want);
+    node.handle_packet(Instant(3_001), face, &want);
     let served: Vec<_> = std::iter::from_fn(|| node.poll_transmit()).map(|t| t.packet).collect();
     assert_eq!(served.len(), 2, "only entries 1 and 2 are served");
     let events: Vec<Event> = std::iter::from_fn(|| node.poll_event()).collect();

@@ -16,7 +16,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::flood::{want_packet, Flood, Reading};
+use common::flood::{hello_packet, want_packet, Flood, Reading};
 use common::{free_port, median_min, ms, poll_until, runs, wait_listening, write_datadir, LogWatch, Pub};
 
 const FEEDS: u64 = 20;
@@ -34,15 +34,22 @@ struct Run {
     received: u64,
 }
 
-/// Pub A serves a copy of `source` from `a_dir`, flooded by `ROGUES` clients if `want` is
-/// given; a fresh pub B fetches it into `b_dir`.
-fn once(source: &Path, a_dir: &Path, b_dir: &Path, want: Option<&[u8]>) -> Run {
+/// Pub A serves a copy of `source` from `a_dir`, flooded by `ROGUES` clients if `flood` (their
+/// GOset hello and their WANT) is given; a fresh pub B fetches it into `b_dir`.
+fn once(source: &Path, a_dir: &Path, b_dir: &Path, flood: Option<(&[u8], &[u8])>) -> Run {
     common::copy_dir(source, a_dir);
     let port = free_port();
     let a = Pub::spawn(&["-d", a_dir.to_str().expect("utf8"), "--bind", "127.0.0.1", &port.to_string()]);
     wait_listening(port);
-    let flood = want.map(|w| {
-        let f = Flood::start(port, w, ROGUES, |i| if i % 2 == 0 { Reading::Never } else { Reading::Slow });
+    let flood = flood.map(|(hello, want)| {
+        let f =
+            Flood::start(
+                port,
+                hello,
+                want,
+                ROGUES,
+                |i| if i % 2 == 0 { Reading::Never } else { Reading::Slow },
+            );
         std::thread::sleep(HEAD_START);
         f
     });
@@ -79,7 +86,7 @@ fn main() {
     let source = tmp.path().join("source");
     let mut full = sim::populated_store(&mut sim::Rng::new(7), 0, FEEDS, ENTRIES, 30, 2048);
     write_datadir(&mut full, &source);
-    let want = want_packet(&full);
+    let (hello, want) = (hello_packet(&full), want_packet(&full));
     let bytes = LogWatch::new(&source, &source).total_bytes();
 
     let (mut calm, mut flooded) = (Vec::new(), Vec::new());
@@ -88,7 +95,7 @@ fn main() {
         let started = Instant::now();
         let c = once(&source, &dir("a"), &dir("b"), None);
         println!("  run {run}: no flood: B synced in {}, A's peak RSS {} KiB", ms(c.took), c.peak_kib);
-        let f = once(&source, &dir("fa"), &dir("fb"), Some(&want));
+        let f = once(&source, &dir("fa"), &dir("fb"), Some((&hello, &want)));
         println!(
             "  run {run}: {ROGUES} rogues flooding: B synced in {}, A's peak RSS {} KiB \
              (rogues sent {} KiB, received {} KiB; run took {:.1} s)",

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use procs::flood::{want_packet, Flood, Reading};
+use procs::flood::{hello_packet, want_packet, Flood, Reading};
 use procs::{free_port, rss_kib, same_logs, tcp_taken, wait_until, write_datadir, Pub, PATIENCE};
 use tinyssb::store::mem::MemStore;
 use tinyssb::store::Store;
@@ -64,6 +64,7 @@ fn answers(port: u16, want: &[u8], store: &MemStore) -> Result<Duration, String>
         .iter()
         .map(|f| *tinyssb::wire::entry::entry_dmx(f, Seq(1), &f.genesis_prev()).as_bytes())
         .collect();
+    ws.send(Message::binary(hello_packet(store))).map_err(|e| e.to_string())?;
     ws.send(Message::Ping(vec![7].into())).map_err(|e| e.to_string())?;
     ws.send(Message::binary(want.to_vec())).map_err(|e| e.to_string())?;
     let (mut pong, mut entry) = (false, false);
@@ -89,8 +90,13 @@ fn want_flood_from_slow_readers_keeps_memory_bounded_and_honest_sync_working() {
     let rss_before = rss_kib(pub_a.pid());
 
     // Half the rogues never read, half read 5 KiB/s.
-    let flood =
-        Flood::start(port, &want, ROGUES, |i| if i % 2 == 0 { Reading::Never } else { Reading::Slow });
+    let flood = Flood::start(port, &hello_packet(&store), &want, ROGUES, |i| {
+        if i % 2 == 0 {
+            Reading::Never
+        } else {
+            Reading::Slow
+        }
+    });
     std::thread::sleep(Duration::from_millis(500));
     let mut peak = rss_kib(pub_a.pid());
     let started = Instant::now();
@@ -138,7 +144,7 @@ fn want_flood_from_fast_readers_is_not_amplified() {
     let (mut pub_a, port) = serve(&a);
     answers(port, &want, &store).expect("A does not answer before the flood");
 
-    let flood = Flood::start(port, &want, ROGUES, |_| Reading::Fast);
+    let flood = Flood::start(port, &hello_packet(&store), &want, ROGUES, |_| Reading::Fast);
     std::thread::sleep(Duration::from_secs(3));
     let (sent, received, failed) = flood.stop();
     let ratio = received as f64 / sent.max(1) as f64;

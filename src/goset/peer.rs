@@ -32,6 +32,10 @@ pub struct PeerSet {
     peer_full: bool,
     /// Ids offered so far: the time stamp of the next offer (it orders eviction).
     offers: u64,
+    /// Still learning the peer's own set: nothing is offered yet (see [`PeerSet::listening`]).
+    listening: bool,
+    /// The peer's last claim equalled our full claim.
+    agreed: bool,
 }
 
 impl PeerSet {
@@ -46,7 +50,7 @@ impl PeerSet {
             quarantine: Duration::ZERO,
             learned_confirmed: true,
         });
-        PeerSet { set, peer_full: false, offers: 0 }
+        PeerSet { set, peer_full: false, offers: 0, listening: true, agreed: false }
     }
 
     /// The set as agreed so far.
@@ -61,14 +65,33 @@ impl PeerSet {
 
     /// True if an id could be offered now.
     pub fn has_room(&self) -> bool {
-        !self.peer_full && self.set.len() < self.set.cap()
+        !self.listening && !self.peer_full && self.set.len() < self.set.cap()
+    }
+
+    /// True while the set only learns the peer's ids and offers none. A new set listens until
+    /// the owner calls [`PeerSet::stop_listening`], typically once the peer's claim equals ours
+    /// ([`PeerSet::agreed`]) or after a short while. Teaching a peer ids before knowing its own
+    /// makes it help us with spans our claims cut through, and the reference pub crashes on
+    /// some of that help (see SPEC.md, section 10).
+    pub fn listening(&self) -> bool {
+        self.listening
+    }
+
+    /// Ends the listening phase: from now on ids may be offered.
+    pub fn stop_listening(&mut self) {
+        self.listening = false;
+    }
+
+    /// True if the last claim the peer sent equalled our claim over our whole set.
+    pub fn agreed(&self) -> bool {
+        self.agreed
     }
 
     /// Offers `keys`, best first, while there is room; returns true if the set changed. Ids
     /// already present are skipped. When the peer later needs the room, the worst offered id
     /// goes first.
     pub fn offer(&mut self, keys: impl IntoIterator<Item = FeedId>) -> bool {
-        let room = if self.peer_full { 0 } else { self.set.cap().saturating_sub(self.set.len()) };
+        let room = if self.has_room() { self.set.cap().saturating_sub(self.set.len()) } else { 0 };
         let fresh: Vec<FeedId> = keys.into_iter().filter(|k| !self.set.contains(k)).take(room).collect();
         // Eviction takes the unconfirmed id with the oldest time: within one offer the worst id
         // gets the oldest, and earlier offers are older than later ones.
@@ -100,6 +123,9 @@ impl PeerSet {
             }
         }
         let outcome = self.set.handle_from(now, msg, &mut |_| true, replies);
+        if let GosetMsg::Claim(c) = msg {
+            self.agreed = self.set.full_claim().as_ref() == Some(c);
+        }
         // Ids the peer names are ids it has: offered ones are agreed now.
         match msg {
             GosetMsg::Novelty(key) => {
@@ -156,6 +182,8 @@ mod tests {
     #[test]
     fn a_peer_with_room_takes_the_best_offers_and_the_sets_agree() {
         let mut ours = PeerSet::new(4, 64);
+        assert!(!ours.offer([k(1)]), "a new set listens first");
+        ours.stop_listening();
         assert!(ours.offer([k(1), k(2), k(3), k(4), k(5)]));
         assert_eq!(ours.set().keys(), [k(1), k(2), k(3), k(4)]);
         let mut theirs = GoSet::new(Config { cap: 4, ..Config::default() });
@@ -171,6 +199,7 @@ mod tests {
     #[test]
     fn a_full_peer_gets_nothing_and_the_set_becomes_the_peers() {
         let mut ours = PeerSet::new(DEFAULT_CAP, 512);
+        ours.stop_listening();
         assert!(ours.offer((1..=60).map(k)));
         let mut theirs = GoSet::default();
         for i in 101..=200 {
@@ -186,6 +215,7 @@ mod tests {
     #[test]
     fn withdrawing_takes_back_offers_only() {
         let mut ours = PeerSet::new(10, 64);
+        ours.stop_listening();
         ours.offer([k(1), k(2)]);
         let mut replies = ours.reply_budget();
         ours.handle(Instant(0), &GosetMsg::Novelty(k(2)), &mut replies);

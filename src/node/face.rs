@@ -75,6 +75,9 @@ pub(super) struct Face {
     pub want_dmx: Dmx,
     /// The DMX of CHNK requests on this link (derived from its set).
     pub chnk_dmx: Dmx,
+    /// While set, a classic set only learns the peer's ids; at the first GOset round from then
+    /// on the node offers its own.
+    pub listen_until: Option<Instant>,
     pub want: Pacer,
     pub chnk: Pacer,
     /// Feed index the next WANT vector starts at.
@@ -111,6 +114,7 @@ impl Face {
             set,
             want_dmx: crate::wire::request::want_dmx(state),
             chnk_dmx: crate::wire::request::chnk_dmx(state),
+            listen_until: None,
             kind,
             want: Pacer::new(pacer, now),
             chnk: Pacer::new(pacer, now),

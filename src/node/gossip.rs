@@ -20,6 +20,9 @@ use crate::time::Instant;
 use crate::wire::goset::{Format, GosetMsg};
 use crate::wire::packet::Packet;
 
+/// How long a new classic face only learns the peer's ids before the node offers its own
+/// (unless the peer's claim shows agreement earlier): see [`PeerSet::listening`].
+const LISTEN: crate::time::Duration = crate::time::Duration::from_secs(3);
 /// Delay of the next GOset round after a set grew (instead of the full period).
 const GROWING_ROUND: crate::time::Duration = crate::time::Duration::from_millis(500);
 
@@ -31,10 +34,11 @@ impl<S: Store> Node<S> {
             let set = FaceSet::Whole(Format::Classic);
             return Face::new(kind, set, &self.goset.state(), self.goset.reply_budget(), pacer, now);
         }
-        let mut set = PeerSet::new(self.cfg.peer_set_cap, crate::goset::DEFAULT_REPLY_BUDGET);
-        set.offer(self.offer_order());
+        let set = PeerSet::new(self.cfg.peer_set_cap, crate::goset::DEFAULT_REPLY_BUDGET);
         let (state, budget) = (set.set().state(), set.reply_budget());
-        Face::new(kind, FaceSet::Classic(Box::new(set)), &state, budget, pacer, now)
+        let mut face = Face::new(kind, FaceSet::Classic(Box::new(set)), &state, budget, pacer, now);
+        face.listen_until = Some(now + LISTEN);
+        face
     }
 
     /// The confirmed feeds, most recently active first (what a deployed peer is offered).
@@ -142,11 +146,14 @@ impl<S: Store> Node<S> {
         let mut replies = core::mem::take(&mut f.goset_replies);
         let outcome = set.handle(now, msg, &mut replies);
         let after = set.set().state();
+        let agreed_first = set.listening() && set.agreed();
         f.goset_replies = replies;
         for reply in &outcome.send {
             self.send_goset(face, Format::Classic, reply);
         }
-        if before != after {
+        if agreed_first {
+            self.offer_to_listener(now, face);
+        } else if before != after {
             self.peer_set_changed(now, face, &outcome.send);
         }
         let mut named = match msg {
@@ -229,6 +236,18 @@ impl<S: Store> Node<S> {
         }
     }
 
+    /// Ends the listening phase of `face`'s classic set and offers it the node's feeds.
+    fn offer_to_listener(&mut self, now: Instant, face: FaceId) {
+        let order = self.offer_order();
+        let Some(f) = self.faces.get_mut(&face) else { return };
+        f.listen_until = None;
+        let FaceSet::Classic(set) = &mut f.set else { return };
+        set.stop_listening();
+        if set.offer(order) {
+            self.peer_set_changed(now, face, &[]);
+        }
+    }
+
     /// Offers newly confirmed feeds to the classic faces with room.
     pub(super) fn offer_to_peers(&mut self, now: Instant, keys: &[FeedId]) {
         let faces: Vec<FaceId> = self.faces.keys().copied().collect();
@@ -257,6 +276,13 @@ impl<S: Store> Node<S> {
     /// classic faces their own; reliable classic faces are greeted in the wide format again.
     pub(super) fn goset_round(&mut self, now: Instant) {
         self.relearn_from_peers(now);
+        let done: Vec<FaceId> = (self.faces.iter())
+            .filter(|(_, f)| f.listen_until.is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for face in done {
+            self.offer_to_listener(now, face);
+        }
         let whole = self.goset.round();
         let hello = self.goset.full_claim().map(GosetMsg::Claim).filter(|_| self.cfg.wide_goset);
         let faces: Vec<FaceId> = self.faces.keys().copied().collect();

@@ -483,6 +483,9 @@ impl<S: Store> Node<S> {
             FaceKind::Broadcast => self.cfg.broadcast_pacer,
         };
         let face_state = self.new_face(kind, pacer, now);
+        if let Some(at) = face_state.listen_until {
+            self.timers.advance(Timer::GosetRound, at);
+        }
         self.faces.insert(face, face_state);
         self.rearm(face);
         self.greet(face);

@@ -14,14 +14,25 @@ use tinyssb::node::{Config, Node};
 use tinyssb::store::mem::MemStore;
 use tinyssb::store::Store;
 use tinyssb::time::Instant;
+use tinyssb::wire::goset::{Format, GosetMsg};
 use tinyssb::wire::request::{RequestVector, WantVector};
 use tinyssb::Seq;
 
-/// A WANT packet asking a pub that holds the feeds of `store` for every feed from seq 1.
+/// A WANT packet asking a pub that holds the feeds of `store` for every feed from seq 1, in the
+/// request DMX of its whole set (the one a peer of its kind uses, see [`hello_packet`]).
 pub fn want_packet(store: &MemStore) -> Vec<u8> {
     let feeds = store.feeds().len();
     let node = Node::new(Config::default(), store.clone(), Instant(0));
     WantVector::fitting(0, (0..feeds).map(|_| Seq(1))).to_packet(&node.want_dmx())
+}
+
+/// The wide-format GOset claim over the feeds of `store`: sent first, it makes the pub treat
+/// the connection as a peer of its kind that agrees on the whole set, so [`want_packet`]'s
+/// requests are understood at once.
+pub fn hello_packet(store: &MemStore) -> Vec<u8> {
+    let node = Node::new(Config::default(), store.clone(), Instant(0));
+    let claim = node.goset().full_claim().expect("a populated store");
+    GosetMsg::Claim(claim).to_packet_as(Format::Wide).expect("a wide claim always encodes")
 }
 
 /// How a rogue client treats what the pub sends it.
@@ -123,9 +134,11 @@ fn read_loop(mut s: TcpStream, reading: Reading, stop: &AtomicBool, counts: &Cou
     Ok(())
 }
 
-/// One rogue: writes `frames` over and over until `stop`, reading as `reading` says.
+/// One rogue: writes `hello` once, then `frames` over and over until `stop`, reading as
+/// `reading` says.
 fn rogue(
     port: u16,
+    hello: &[u8],
     frames: &[u8],
     reading: Reading,
     stop: &Arc<AtomicBool>,
@@ -137,6 +150,8 @@ fn rogue(
         let (r, stop, counts) = (s.try_clone()?, Arc::clone(stop), Arc::clone(counts));
         std::thread::spawn(move || read_loop(r, reading, &stop, &counts))
     };
+    s.write_all(hello)?;
+    counts.sent.fetch_add(hello.len() as u64, Ordering::Relaxed);
     s.set_write_timeout(Some(Duration::from_millis(50)))?;
     let mut at = 0;
     let mut result = Ok(());
@@ -160,18 +175,27 @@ fn rogue(
 }
 
 impl Flood {
-    /// Starts `conns` rogue clients against 127.0.0.1:`port`, each sending `packet` (a WANT) in
-    /// websocket frames as fast as it can; client `i` reads as `reading(i)` says.
-    pub fn start(port: u16, packet: &[u8], conns: usize, reading: impl Fn(usize) -> Reading) -> Flood {
+    /// Starts `conns` rogue clients against 127.0.0.1:`port`, each sending `hello` (a GOset
+    /// claim) once and then `packet` (a WANT) in websocket frames as fast as it can; client `i`
+    /// reads as `reading(i)` says.
+    pub fn start(
+        port: u16,
+        hello: &[u8],
+        packet: &[u8],
+        conns: usize,
+        reading: impl Fn(usize) -> Reading,
+    ) -> Flood {
         let stop = Arc::new(AtomicBool::new(false));
         let counts = Arc::new(Counts::default());
+        let hello = Arc::new(frame(hello, [0x3c, 0xc3, 0x5a, 0xa5]));
         let one = frame(packet, [0x5a, 0xa5, 0x3c, 0xc3]);
         let frames: Arc<Vec<u8>> = Arc::new(one.repeat(256));
         let threads = (0..conns)
             .map(|i| {
                 let (stop, counts, frames, how) =
                     (Arc::clone(&stop), Arc::clone(&counts), Arc::clone(&frames), reading(i));
-                std::thread::spawn(move || rogue(port, &frames, how, &stop, &counts))
+                let hello = Arc::clone(&hello);
+                std::thread::spawn(move || rogue(port, &hello, &frames, how, &stop, &counts))
             })
             .collect();
         Flood { stop, threads, counts }
