@@ -151,9 +151,9 @@ impl<S: Store> Node<S> {
         for reply in &outcome.send {
             self.send_goset(face, Format::Classic, reply);
         }
-        if agreed_first {
-            self.offer_to_listener(now, face);
-        } else if before != after {
+        // The peer's set is known: offer ours (which reports the change), or report the change.
+        let offered = agreed_first && self.offer_to_listener(now, face);
+        if before != after && !offered {
             self.peer_set_changed(now, face, &outcome.send);
         }
         let mut named = match msg {
@@ -236,16 +236,19 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// Ends the listening phase of `face`'s classic set and offers it the node's feeds.
-    fn offer_to_listener(&mut self, now: Instant, face: FaceId) {
+    /// Ends the listening phase of `face`'s classic set and offers it the node's feeds; true if
+    /// that changed the set (and the change was reported).
+    fn offer_to_listener(&mut self, now: Instant, face: FaceId) -> bool {
         let order = self.offer_order();
-        let Some(f) = self.faces.get_mut(&face) else { return };
+        let Some(f) = self.faces.get_mut(&face) else { return false };
         f.listen_until = None;
-        let FaceSet::Classic(set) = &mut f.set else { return };
+        let FaceSet::Classic(set) = &mut f.set else { return false };
         set.stop_listening();
-        if set.offer(order) {
+        let changed = set.offer(order);
+        if changed {
             self.peer_set_changed(now, face, &[]);
         }
+        changed
     }
 
     /// Offers newly confirmed feeds to the classic faces with room.

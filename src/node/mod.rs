@@ -566,6 +566,10 @@ impl<S: Store> Node<S> {
                 Timer::GosetRound => {
                     self.goset_round(now);
                     self.timers.set(Timer::GosetRound, Some(now + self.cfg.goset_interval));
+                    // A face still listening ends its listening phase at a round of its time.
+                    if let Some(at) = self.faces.values().filter_map(|f| f.listen_until).min() {
+                        self.timers.advance(Timer::GosetRound, at);
+                    }
                 }
                 Timer::Requests(face) => {
                     self.send_requests(now, face);
