@@ -1,26 +1,13 @@
 //! Bounded output: a peer that floods requests and reads slowly (or never) holds at most one
 //! face budget of the node's memory, repeated requests add nothing, and a slow reader gets each
 //! packet about once.
-mod sim;
-
-use sim::{contents, converged, counts, populated_store, seed, LinkSpec, Sim};
 use tinyssb::node::{Config, FaceId, FaceKind, Node};
 use tinyssb::store::mem::MemStore;
 use tinyssb::time::{Duration, Instant};
-use tinyssb::wire::request::{RequestVector, WantVector};
-use tinyssb::Seq;
-
-/// A WANT packet for `node` asking for `seq` of the first `feeds` feeds.
-fn want(node: &Node<MemStore>, feeds: usize, seq: u32) -> Vec<u8> {
-    let w = WantVector::fitting(0, (0..feeds).map(|_| Seq(seq)));
-    let mut p = node.want_dmx().0.to_vec();
-    p.extend_from_slice(&w.encode());
-    p
-}
+use tinyssb_sim::{counts, populated_store, seed, want_packet as want, Corpus, LinkSpec, Rng, Scenario};
 
 fn server(seed: u64) -> Node<MemStore> {
-    let mut rng = sim::Rng::new(seed);
-    let store = populated_store(&mut rng, 0, 20, 100, 30, 1500);
+    let store = populated_store(&mut Rng::new(seed), 0, 20, 100, 30, 1500);
     Node::new(Config::default(), store, Instant(0))
 }
 
@@ -112,22 +99,19 @@ fn repeated_wants_add_nothing() {
 
 #[test]
 fn a_slow_reader_gets_each_packet_about_once() {
-    let seed = seed(14);
-    let mut sim = Sim::new(seed);
-    let full = populated_store(&mut sim.rng, 0, 5, 40, 30, 1500);
-    let (_, entries, chunks) = counts(&mut full.clone());
-    let a = sim.add_node(Config::default(), full);
-    let b = sim.add_node(Config::default(), MemStore::default());
     // About 60 packets a second from A to B: far slower than A can serve.
-    let slow = LinkSpec { per_packet: Duration(16), ..LinkSpec::reliable(20) };
-    sim.link(a, b, slow);
-    let t = sim.run_until(Duration::from_secs(3600), |s| converged(s, &[a, b])).expect("converges");
+    let mut sim = Scenario::new(seed(14))
+        .populated("a", Corpus::new(5, 40).chains(30, 1500))
+        .empty("b")
+        .link("a", "b", LinkSpec::reliable(20).with_per_packet(16))
+        .build();
+    let [a, b] = sim.ids(["a", "b"]);
+    let (_, entries, chunks) = counts(&mut sim.node(a).store().clone());
+    let t = sim.converge(&[a, b], Duration::from_secs(3600));
     let st = sim.node(a).stats().clone();
     let served = st.entries_out + st.chunks_out;
     let needed = (entries + chunks) as u64;
     println!("slow reader: {needed} packets needed, {served} served, {} ms virtual", t.0);
     assert!(served as f64 <= needed as f64 * 1.1, "served {served} for {needed} needed");
-    let mut sa = sim.node(a).store().clone();
-    let mut sb = sim.node(b).store().clone();
-    assert!(contents(&mut sa) == contents(&mut sb));
+    sim.assert_same_contents(&[a, b]);
 }
