@@ -6,6 +6,23 @@
 //! says. Virtual time jumps to the next event; one seed drives every random choice and is
 //! printed, so a failure can be replayed with `SIM_SEED`.
 //!
+//! ```
+//! use tinyssb::time::Duration;
+//! use tinyssb_sim::{seed, Attack, Corpus, LinkSpec, Scenario};
+//!
+//! let mut sim = Scenario::new(seed(8)) // SIM_SEED overrides 8
+//!     .populated("a", Corpus::new(3, 20).chains(40, 800))
+//!     .empty("b")
+//!     .link("a", "b", LinkSpec::lossy(50, 0.3))
+//!     .attacker("mallory", "b", LinkSpec::reliable(5))
+//!     .build();
+//! let [a, b, m] = sim.ids(["a", "b", "mallory"]);
+//! let mut mallory = sim.adversary(m);
+//! mallory.script(&mut sim, 10, Duration(20), &[Attack::AbsurdClaims, Attack::Replay]);
+//! sim.converge(&[a, b], Duration::from_secs(600)); // panics naming the seed
+//! sim.assert_same_contents(&[a, b]);
+//! ```
+//!
 //! What each module owns:
 //! - [`rng`]: the PRNG, the per-link and per-attacker streams derived from the seed, and
 //!   [`seed`] (the `SIM_SEED` override).
