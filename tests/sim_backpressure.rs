@@ -1,10 +1,12 @@
 //! Bounded output: a peer that floods requests and reads slowly (or never) holds at most one
-//! face budget of the node's memory, repeated requests add nothing, and a slow reader gets each
-//! packet about once.
+//! face budget of the node's memory, repeated requests add nothing, a slow reader gets each
+//! packet about once, and an honest peer syncs while a non-reading one floods.
 use tinyssb::node::{Config, FaceId, FaceKind, Node};
 use tinyssb::store::mem::MemStore;
 use tinyssb::time::{Duration, Instant};
-use tinyssb_sim::{counts, populated_store, seed, want_packet as want, Corpus, LinkSpec, Rng, Scenario};
+use tinyssb_sim::{
+    counts, populated_store, seed, want_packet as want, Attack, Corpus, LinkSpec, Rng, Scenario,
+};
 
 fn server(seed: u64) -> Node<MemStore> {
     let store = populated_store(&mut Rng::new(seed), 0, 20, 100, 30, 1500);
@@ -114,4 +116,34 @@ fn a_slow_reader_gets_each_packet_about_once() {
     println!("slow reader: {needed} packets needed, {served} served, {} ms virtual", t.0);
     assert!(served as f64 <= needed as f64 * 1.1, "served {served} for {needed} needed");
     sim.assert_same_contents(&[a, b]);
+}
+
+#[test]
+fn a_flooding_peer_that_never_reads_does_not_hold_up_an_honest_sync() {
+    // Mallory floods A with WANTs for everything and never reads; B, an honest newcomer,
+    // syncs from A meanwhile.
+    let mut sim = Scenario::new(seed(15))
+        .populated("a", Corpus::new(20, 100).chains(30, 1500))
+        .empty("b")
+        .attacker("mallory", "a", LinkSpec::reliable(5))
+        .link("a", "b", LinkSpec::reliable(5))
+        .build();
+    let [a, b, m] = sim.ids(["a", "b", "mallory"]);
+    let budget = sim.node(a).config().max_queued_per_face;
+    let mut mallory = sim.adversary(m);
+    mallory.stop_reading(&mut sim, true);
+    let wants: Vec<Attack> = (1..=100).map(|seq| Attack::Want { feeds: 20, seq }).collect();
+    let start = sim.now;
+    mallory.script(&mut sim, 20, Duration(10), &wants);
+    let t = sim.converge(&[a, b], Duration::from_secs(60));
+    let held = mallory.bytes_from_target(&sim);
+    println!("{held} bytes held for Mallory; B synced after {} ms virtual", t.0 - start.0);
+    assert!(held as usize <= budget, "{held} bytes exceed the face budget");
+    assert!(held as usize > budget / 2, "the flood used the budget: {held}");
+    assert_eq!(sim.node(a).queued_bytes(), held as usize, "all of it still waits for Mallory");
+    sim.assert_same_contents(&[a, b]);
+    // Once Mallory's face goes away, so does what A held for it.
+    let link = sim.link_between(a, m).expect("linked");
+    sim.set_link(link, false);
+    assert_eq!(sim.node(a).queued_bytes(), 0);
 }

@@ -119,6 +119,22 @@ impl Adversary {
         sim.inject(self.target, self.link, bytes);
     }
 
+    /// Makes the attacker stop reading (`true`): what its target sends it stays queued in the
+    /// target's driver, as with a client that never reads its socket ([`Sim::stall`]).
+    pub fn stop_reading(&self, sim: &mut Sim, on: bool) {
+        sim.stall(self.node, on);
+    }
+
+    /// Bytes the target has handed to the link towards the attacker.
+    pub fn bytes_from_target(&self, sim: &Sim) -> u64 {
+        let (first, second) = sim.link_bytes(self.link);
+        if sim.ends(self.link).0 == self.target {
+            first
+        } else {
+            second
+        }
+    }
+
     /// Sends what `attack` says.
     pub fn perform(&mut self, sim: &mut Sim, attack: &Attack) {
         let t = self.target;

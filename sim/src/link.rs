@@ -106,6 +106,8 @@ pub(crate) struct Link {
     pub busy_until: [Instant; 2],
     /// This link's own random stream (loss and jitter).
     pub rng: Rng,
+    /// Bytes handed to the link in each direction: [a→b, b→a].
+    pub bytes: [u64; 2],
 }
 
 impl Link {

@@ -68,6 +68,8 @@ pub struct Sim {
     pub names: Vec<String>,
     /// Stores of nodes stopped with [`Sim::halt`], kept for [`Sim::start`].
     parked: Vec<Option<MemStore>>,
+    /// Nodes that read nothing from their links ([`Sim::stall`]).
+    stalled: Vec<bool>,
     links: Vec<Link>,
     /// Virtual time.
     pub now: Instant,
@@ -97,6 +99,7 @@ impl Sim {
             configs: Vec::new(),
             names: Vec::new(),
             parked: Vec::new(),
+            stalled: Vec::new(),
             links: Vec::new(),
             now: Instant(0),
             rng: Rng::new(seed),
@@ -130,6 +133,7 @@ impl Sim {
         assert!(!self.names.contains(&name), "two nodes called {name}");
         self.nodes.push(None);
         self.parked.push(Some(store));
+        self.stalled.push(false);
         self.configs.push(cfg);
         self.names.push(name);
         self.events.push(Vec::new());
@@ -167,7 +171,7 @@ impl Sim {
     pub fn link(&mut self, a: usize, b: usize, spec: LinkSpec) -> usize {
         let id = self.links.len();
         let rng = Rng::derive(self.seed, link_stream(id));
-        self.links.push(Link { a, b, spec, up: false, busy_until: [self.now; 2], rng });
+        self.links.push(Link { a, b, spec, up: false, busy_until: [self.now; 2], rng, bytes: [0; 2] });
         self.set_link(id, true);
         id
     }
@@ -241,6 +245,19 @@ impl Sim {
         }
     }
 
+    /// Makes node `i` read nothing from its links (`true`), like a peer whose socket is never
+    /// read: what others send it stays in their drivers, never reported written, until the link
+    /// goes down. Turning it off again affects later packets only.
+    pub fn stall(&mut self, i: usize, on: bool) {
+        self.stalled[i] = on;
+    }
+
+    /// Bytes handed to link `id` so far, from each end: (from its first node, from its second).
+    pub fn link_bytes(&self, id: usize) -> (u64, u64) {
+        let [ab, ba] = self.links[id].bytes;
+        (ab, ba)
+    }
+
     /// Stops node `i` (its links go down for it) and returns its store.
     pub fn stop(&mut self, i: usize) -> MemStore {
         let node = self.nodes[i].take().expect("node is running");
@@ -296,11 +313,18 @@ impl Sim {
         self.sent += 1;
         self.bytes_sent[i] += bytes.len() as u64;
         let now = self.now;
-        let Some(link) = self.links.get_mut(id) else { return };
+        let Some(link) = self.links.get(id) else { return };
         if !link.up {
             return;
         }
         let (to, dir) = link.towards(i);
+        let stalled = self.stalled[to];
+        let link = &mut self.links[id];
+        link.bytes[dir] += bytes.len() as u64;
+        if stalled {
+            // Never read: the packet stays in the sender's driver and uses no randomness.
+            return;
+        }
         let spec = link.spec;
         let wire = spec.wire_time(bytes.len());
         let start = link.busy_until[dir].max(now);
