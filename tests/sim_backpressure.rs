@@ -102,11 +102,8 @@ fn repeated_wants_add_nothing() {
 #[test]
 fn a_slow_reader_gets_each_packet_about_once() {
     // About 60 packets a second from A to B: far slower than A can serve.
-    let mut sim = Scenario::new(seed(14))
-        .populated("a", Corpus::new(5, 40).chains(30, 1500))
-        .empty("b")
-        .link("a", "b", LinkSpec::reliable(20).with_per_packet(16))
-        .build();
+    let slow = LinkSpec::reliable(20).with_per_packet(16);
+    let mut sim = Scenario::catch_up(seed(14), Corpus::new(5, 40).chains(30, 1500), slow).build();
     let [a, b] = sim.ids(["a", "b"]);
     let (_, entries, chunks) = counts(&mut sim.node(a).store().clone());
     let t = sim.converge(&[a, b], Duration::from_secs(3600));
@@ -122,11 +119,8 @@ fn a_slow_reader_gets_each_packet_about_once() {
 fn a_flooding_peer_that_never_reads_does_not_hold_up_an_honest_sync() {
     // Mallory floods A with WANTs for everything and never reads; B, an honest newcomer,
     // syncs from A meanwhile.
-    let mut sim = Scenario::new(seed(15))
-        .populated("a", Corpus::new(20, 100).chains(30, 1500))
-        .empty("b")
+    let mut sim = Scenario::catch_up(seed(15), Corpus::new(20, 100).chains(30, 1500), LinkSpec::reliable(5))
         .attacker("mallory", "a", LinkSpec::reliable(5))
-        .link("a", "b", LinkSpec::reliable(5))
         .build();
     let [a, b, m] = sim.ids(["a", "b", "mallory"]);
     let budget = sim.node(a).config().max_queued_per_face;

@@ -8,11 +8,8 @@ use tinyssb_sim::{seed, Corpus, LinkSpec, Scenario};
 
 #[test]
 fn second_empty_node_joining_later_syncs_at_once() {
-    let mut sim = Scenario::new(seed(12))
-        .populated("a", Corpus::new(5, 10).chains(30, 600))
-        .empty("b")
+    let mut sim = Scenario::catch_up(seed(12), Corpus::new(5, 10).chains(30, 600), LinkSpec::reliable(5))
         .offline("c", Config::default(), MemStore::default())
-        .link("a", "b", LinkSpec::reliable(5))
         .build();
     let [a, b, c] = sim.ids(["a", "b", "c"]);
     sim.converge(&[a, b], Duration::from_secs(60));

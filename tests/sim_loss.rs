@@ -4,7 +4,7 @@ use tinyssb_sim::{seed, Corpus, LinkSpec, Scenario};
 
 /// A full node and an empty one over `link`; returns the virtual seconds they took to converge.
 fn full_into_empty(seed: u64, corpus: Corpus, link: LinkSpec) -> u64 {
-    let mut sim = Scenario::new(seed).populated("a", corpus).empty("b").link("a", "b", link).build();
+    let mut sim = Scenario::catch_up(seed, corpus, link).build();
     let [a, b] = sim.ids(["a", "b"]);
     let t = sim.converge(&[a, b], Duration::from_secs(3600));
     sim.assert_same_contents(&[a, b]);

@@ -4,12 +4,9 @@ use tinyssb_sim::{counts, seed, Corpus, LinkSpec, Scenario};
 
 #[test]
 fn restart_mid_sync_converges() {
-    let mut sim = Scenario::new(seed(6))
-        .populated("a", Corpus::new(5, 40).chains(30, 1500))
-        .empty("b")
-        // Slow link so the sync is still running when B stops.
-        .link("a", "b", LinkSpec::reliable(20).with_per_packet(2))
-        .build();
+    // Slow link so the sync is still running when B stops.
+    let slow = LinkSpec::reliable(20).with_per_packet(2);
+    let mut sim = Scenario::catch_up(seed(6), Corpus::new(5, 40).chains(30, 1500), slow).build();
     let [a, b] = sim.ids(["a", "b"]);
     sim.run_for(Duration(300));
     sim.halt(b);

@@ -6,11 +6,8 @@ use tinyssb_sim::{contents, seed, Corpus, LinkSpec, Scenario};
 
 #[test]
 fn a_to_c_through_b_without_overlap() {
-    let mut sim = Scenario::new(seed(3))
-        .populated("a", Corpus::new(3, 15).chains(30, 1000))
-        .empty("b")
+    let mut sim = Scenario::catch_up(seed(3), Corpus::new(3, 15).chains(30, 1000), LinkSpec::reliable(10))
         .offline("c", Config::default(), MemStore::default())
-        .link("a", "b", LinkSpec::reliable(10))
         .build();
     let [a, b, c] = sim.ids(["a", "b", "c"]);
     sim.converge(&[a, b], Duration::from_secs(300));

@@ -5,11 +5,8 @@ use tinyssb_sim::{contents, copy_prefix, populated_store, seed, Corpus, LinkSpec
 
 #[test]
 fn full_into_empty_converges_fast() {
-    let mut sim = Scenario::new(seed(1))
-        .populated("a", Corpus::new(5, 20).chains(30, 2048))
-        .empty("b")
-        .link("a", "b", LinkSpec::reliable(1))
-        .build();
+    let corpus = Corpus::new(5, 20).chains(30, 2048);
+    let mut sim = Scenario::catch_up(seed(1), corpus, LinkSpec::reliable(1)).build();
     let [a, b] = sim.ids(["a", "b"]);
     let t = sim.converge(&[a, b], Duration::from_secs(600));
     println!("5 feeds x 20 entries converged after {} ms virtual, {} packets", t.0, sim.delivered);

@@ -66,6 +66,12 @@ impl Scenario {
         Scenario { seed, rng: Rng::new(seed), decls: Vec::new() }
     }
 
+    /// The most common start: node `a` over a store built from `corpus`, an empty node `b`,
+    /// and a link between them (a catch-up). Declare more nodes and links after it as usual.
+    pub fn catch_up(seed: u64, corpus: Corpus, link: LinkSpec) -> Scenario {
+        Scenario::new(seed).populated("a", corpus).empty("b").link("a", "b", link)
+    }
+
     /// The scenario's random stream, for building starting stores by hand (it goes on as
     /// [`Sim::rng`]).
     pub fn rng(&mut self) -> &mut Rng {
