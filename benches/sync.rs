@@ -5,24 +5,31 @@
 //! same entries (the best the engine's batched checks can do).
 #![allow(clippy::disallowed_methods)]
 
-#[path = "../tests/sim/mod.rs"]
-#[allow(unused_imports)]
-mod sim;
-
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use sim::{converged, populated_store, LinkSpec, Sim};
 use tinyssb::crypto::{verify_batch, PublicKey};
 use tinyssb::node::Config;
 use tinyssb::store::mem::MemStore;
 use tinyssb::store::Store;
-use tinyssb::time::Duration;
+use tinyssb::time::{Duration, Instant};
 use tinyssb::Seq;
+use tinyssb_sim::{populated_store, LinkSpec, Rng, Scenario, Sim};
 
 const FEEDS: u64 = 20;
 const ENTRIES: u32 = 1000;
 
+/// A node over `store` and an empty one, over a 1 ms link, until they converge.
+fn engine_once(store: MemStore) -> (Instant, Sim) {
+    let mut sim = Scenario::new(1)
+        .node("a", Config::default(), store)
+        .empty("n")
+        .link("a", "n", LinkSpec::reliable(1))
+        .build();
+    let t = sim.converge(&sim.ids(["a", "n"]), Duration::from_secs(3600));
+    (t, sim)
+}
+
 fn catch_up(c: &mut Criterion) {
-    let mut rng = sim::Rng::new(7);
+    let mut rng = Rng::new(7);
     let mut full = populated_store(&mut rng, 0, FEEDS, ENTRIES, 30, 2048);
     let total = u64::from(ENTRIES) * FEEDS;
 
@@ -63,12 +70,7 @@ fn catch_up(c: &mut Criterion) {
         b.iter_batched(
             || full.clone(),
             |store| {
-                let mut sim = Sim::new(1);
-                let a = sim.add_node(Config::default(), store);
-                let n = sim.add_node(Config::default(), MemStore::default());
-                sim.link(a, n, LinkSpec::reliable(1));
-                let t =
-                    sim.run_until(Duration::from_secs(3600), |s| converged(s, &[a, n])).expect("converges");
+                let (t, sim) = engine_once(store);
                 (t, sim.delivered)
             },
             BatchSize::PerIteration,
@@ -77,11 +79,7 @@ fn catch_up(c: &mut Criterion) {
     g.finish();
 
     // Virtual time and packets for the record (printed once).
-    let mut sim = Sim::new(1);
-    let a = sim.add_node(Config::default(), full.clone());
-    let n = sim.add_node(Config::default(), MemStore::default());
-    sim.link(a, n, LinkSpec::reliable(1));
-    let t = sim.run_until(Duration::from_secs(3600), |s| converged(s, &[a, n])).expect("converges");
+    let (t, sim) = engine_once(full.clone());
     println!(
         "catch_up: {total} entries in {} ms of virtual time over 1 ms links, {} packets delivered",
         t.0, sim.delivered

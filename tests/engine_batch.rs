@@ -2,9 +2,6 @@
 //! node's timers run (the pending batch makes them due at once); forged entries (and whatever was chained on them) never reach the store,
 //! the valid prefix of a burst does, and chunks that arrive before their entry is verified are
 //! stored once it is.
-mod sim;
-
-use sim::key;
 use tinyssb::crypto::Keypair;
 use tinyssb::ids::{FeedId, MsgId, Seq};
 use tinyssb::node::{Config, Event, FaceId, Node};
@@ -14,6 +11,7 @@ use tinyssb::store::Store;
 use tinyssb::time::Instant;
 use tinyssb::wire::chunk::Chunk;
 use tinyssb::wire::entry::{entry_dmx, Entry};
+use tinyssb_sim::key;
 
 const FACE: FaceId = FaceId(1);
 

@@ -1,16 +1,14 @@
 //! Properties of the engine under arbitrary input: whatever packets arrive, in whatever order,
 //! mangled or not, at whatever times, the node never panics, its store only ever holds the true
 //! entries and chunks of each feed, and it never returns a past deadline twice without progress.
-mod sim;
-
 use std::sync::OnceLock;
 
 use quickcheck::{Arbitrary, Gen, QuickCheck};
-use sim::{contents, populated_store, FeedBytes, Rng};
 use tinyssb::node::{Config, FaceId, FaceKind, Node};
 use tinyssb::store::mem::MemStore;
 use tinyssb::time::{Duration, Instant};
 use tinyssb::wire::goset::GosetMsg;
+use tinyssb_sim::{contents, populated_store, FeedBytes, Rng};
 
 /// What the honest author holds, and every packet it could send: entries, chunks, its claim.
 struct World {

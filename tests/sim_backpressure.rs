@@ -1,23 +1,13 @@
 //! Bounded output: a peer that floods requests and reads slowly (or never) holds at most one
-//! face budget of the node's memory, repeated requests add nothing, and a slow reader gets each
-//! packet about once.
-mod sim;
-
-use sim::{contents, converged, counts, populated_store, seed, LinkSpec, Sim};
+//! face budget of the node's memory, repeated requests add nothing, a slow reader gets each
+//! packet about once, and an honest peer syncs while a non-reading one floods.
 use tinyssb::node::{Config, FaceId, FaceKind, Node};
 use tinyssb::store::mem::MemStore;
 use tinyssb::time::{Duration, Instant};
 use tinyssb::wire::goset::{Format, GosetMsg};
-use tinyssb::wire::request::{RequestVector, WantVector};
-use tinyssb::Seq;
-
-/// A WANT packet for `node` asking for `seq` of the first `feeds` feeds.
-fn want(node: &Node<MemStore>, feeds: usize, seq: u32) -> Vec<u8> {
-    let w = WantVector::fitting(0, (0..feeds).map(|_| Seq(seq)));
-    let mut p = node.want_dmx().0.to_vec();
-    p.extend_from_slice(&w.encode());
-    p
-}
+use tinyssb_sim::{
+    counts, populated_store, seed, want_packet as want, Attack, Corpus, LinkSpec, Rng, Scenario,
+};
 
 /// Brings `face` up as a link to a peer of our kind (one that speaks the wide GOset format), so
 /// that WANTs on the node's whole-set DMX are understood at once. Returns the bytes of the
@@ -30,8 +20,7 @@ fn wide_face_up(node: &mut Node<MemStore>, now: Instant, face: FaceId) -> usize 
 }
 
 fn server(seed: u64) -> Node<MemStore> {
-    let mut rng = sim::Rng::new(seed);
-    let store = populated_store(&mut rng, 0, 20, 100, 30, 1500);
+    let store = populated_store(&mut Rng::new(seed), 0, 20, 100, 30, 1500);
     Node::new(Config::default(), store, Instant(0))
 }
 
@@ -128,22 +117,43 @@ fn repeated_wants_add_nothing() {
 
 #[test]
 fn a_slow_reader_gets_each_packet_about_once() {
-    let seed = seed(14);
-    let mut sim = Sim::new(seed);
-    let full = populated_store(&mut sim.rng, 0, 5, 40, 30, 1500);
-    let (_, entries, chunks) = counts(&mut full.clone());
-    let a = sim.add_node(Config::default(), full);
-    let b = sim.add_node(Config::default(), MemStore::default());
     // About 60 packets a second from A to B: far slower than A can serve.
-    let slow = LinkSpec { per_packet: Duration(16), ..LinkSpec::reliable(20) };
-    sim.link(a, b, slow);
-    let t = sim.run_until(Duration::from_secs(3600), |s| converged(s, &[a, b])).expect("converges");
+    let slow = LinkSpec::reliable(20).with_per_packet(16);
+    let mut sim = Scenario::catch_up(seed(14), Corpus::new(5, 40).chains(30, 1500), slow).build();
+    let [a, b] = sim.ids(["a", "b"]);
+    let (_, entries, chunks) = counts(&mut sim.node(a).store().clone());
+    let t = sim.converge(&[a, b], Duration::from_secs(3600));
     let st = sim.node(a).stats().clone();
     let served = st.entries_out + st.chunks_out;
     let needed = (entries + chunks) as u64;
     println!("slow reader: {needed} packets needed, {served} served, {} ms virtual", t.0);
     assert!(served as f64 <= needed as f64 * 1.1, "served {served} for {needed} needed");
-    let mut sa = sim.node(a).store().clone();
-    let mut sb = sim.node(b).store().clone();
-    assert!(contents(&mut sa) == contents(&mut sb));
+    sim.assert_same_contents(&[a, b]);
+}
+
+#[test]
+fn a_flooding_peer_that_never_reads_does_not_hold_up_an_honest_sync() {
+    // Mallory floods A with WANTs for everything and never reads; B, an honest newcomer,
+    // syncs from A meanwhile.
+    let mut sim = Scenario::catch_up(seed(15), Corpus::new(20, 100).chains(30, 1500), LinkSpec::reliable(5))
+        .attacker("mallory", "a", LinkSpec::reliable(5))
+        .build();
+    let [a, b, m] = sim.ids(["a", "b", "mallory"]);
+    let budget = sim.node(a).config().max_queued_per_face;
+    let mut mallory = sim.adversary(m);
+    mallory.stop_reading(&mut sim, true);
+    let wants: Vec<Attack> = (1..=100).map(|seq| Attack::Want { feeds: 20, seq }).collect();
+    let start = sim.now;
+    mallory.script(&mut sim, 20, Duration(10), &wants);
+    let t = sim.converge(&[a, b], Duration::from_secs(60));
+    let held = mallory.bytes_from_target(&sim);
+    println!("{held} bytes held for Mallory; B synced after {} ms virtual", t.0 - start.0);
+    assert!(held as usize <= budget, "{held} bytes exceed the face budget");
+    assert!(held as usize > budget / 2, "the flood used the budget: {held}");
+    assert_eq!(sim.node(a).queued_bytes(), held as usize, "all of it still waits for Mallory");
+    sim.assert_same_contents(&[a, b]);
+    // Once Mallory's face goes away, so does what A held for it.
+    let link = sim.link_between(a, m).expect("linked");
+    sim.set_link(link, false);
+    assert_eq!(sim.node(a).queued_bytes(), 0);
 }

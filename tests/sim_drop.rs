@@ -1,28 +1,25 @@
 //! The cost of a local drop, as SPEC.md section 5 states it: a node that drops a feed its
 //! neighbour keeps stops replicating with that neighbour, for every feed, until both agree again.
-mod sim;
-
-use sim::{converged, key, populated_store, seed, LinkSpec, Sim};
-use tinyssb::node::Config;
-use tinyssb::store::mem::MemStore;
 use tinyssb::store::Store;
 use tinyssb::time::Duration;
 use tinyssb::Seq;
+use tinyssb_sim::{key, seed, Corpus, LinkSpec, Scenario, Sim};
 
 #[test]
 fn replication_pauses_while_one_side_dropped_a_feed_and_resumes_once_both_did() {
-    let mut sim = Sim::new(seed(7));
-    let full = populated_store(&mut sim.rng, 0, 2, 3, 0, 100);
-    let a = sim.add_node(Config::default(), full);
-    let b = sim.add_node(Config::default(), MemStore::default());
-    sim.link(a, b, LinkSpec::reliable(2));
-    sim.run_until(Duration::from_secs(60), |s| converged(s, &[a, b])).expect("converges");
+    let mut sim = Scenario::new(seed(7))
+        .populated("a", Corpus::new(2, 3))
+        .empty("b")
+        .link("a", "b", LinkSpec::reliable(2))
+        .build();
+    let [a, b] = sim.ids(["a", "b"]);
+    sim.converge(&[a, b], Duration::from_secs(60));
     let (gone, kept) = (key(0), key(1));
 
     // B drops feed 0; A keeps it. Requests B sent before the drop may still be answered, so
     // let them pass; then, while the link is down, A publishes to feed 1. Once it is up again
     // (nothing held from before), B's requests name a set A does not have.
-    let link = 0;
+    let link = sim.link_between(a, b).expect("linked");
     let now = sim.now;
     sim.node_mut(b).drop_feed(now, gone.feed_id()).expect("drop");
     sim.run_for(Duration::from_secs(5));

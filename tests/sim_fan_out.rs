@@ -1,32 +1,24 @@
 //! Fair fan-out: many fresh clients syncing from one pub at once finish at about the same time.
 //! GOset answers go to the face that asked, each face has its own reply budget, and faces with
 //! output are served in turn.
-mod sim;
-
-use sim::{populated_store, seed, LinkSpec, Sim};
-use tinyssb::node::Config;
-use tinyssb::store::mem::MemStore;
 use tinyssb::store::Store;
 use tinyssb::time::{Duration, Instant};
+use tinyssb_sim::{seed, sorted_feeds, Corpus, LinkSpec, Scenario};
 
 #[test]
 fn thirty_fresh_clients_finish_together() {
     const CLIENTS: usize = 30;
-    let seed = seed(41);
-    let mut sim = Sim::new(seed);
-    let corpus = populated_store(&mut sim.rng, 0, 20, 5, 20, 600);
-    let want: Vec<_> = {
-        let c = corpus.clone();
-        let mut fids = c.feeds();
-        fids.sort();
-        fids.into_iter().map(|f| (f, c.frontier(&f).map(|x| x.seq))).collect()
-    };
-    let hub = sim.add_node(Config::default(), corpus);
-    let clients: Vec<usize> =
-        (0..CLIENTS).map(|_| sim.add_node(Config::default(), MemStore::default())).collect();
-    for &c in &clients {
-        sim.link(hub, c, LinkSpec::reliable(10));
+    let names: Vec<String> = (0..CLIENTS).map(|i| format!("c{i}")).collect();
+    let mut sc = Scenario::new(seed(41)).populated("hub", Corpus::new(20, 5).chains(20, 600));
+    for n in &names {
+        sc = sc.empty(n.as_str());
     }
+    let mut sim = sc.star("hub", &names, LinkSpec::reliable(10)).build();
+    let want: Vec<_> = {
+        let c = sim.node(sim.id("hub")).store();
+        sorted_feeds(c).into_iter().map(|f| (f, c.frontier(&f).map(|x| x.seq))).collect()
+    };
+    let clients: Vec<usize> = names.iter().map(|n| sim.id(n)).collect();
     let start = sim.now;
     let mut done: Vec<Option<Instant>> = vec![None; CLIENTS];
     sim.run_until(Duration::from_secs(120), |s| {

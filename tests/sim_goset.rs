@@ -1,26 +1,16 @@
 //! A GOset of 100 keys split 50/50 between two nodes converges.
-mod sim;
-
-use sim::{key, seed, LinkSpec, Sim};
 use tinyssb::node::Config;
-use tinyssb::store::mem::MemStore;
-use tinyssb::store::Store;
 use tinyssb::time::Duration;
-
-fn store_with(keys: impl Iterator<Item = u64>) -> MemStore {
-    let mut s = MemStore::default();
-    for k in keys {
-        s.add_feed(key(k).feed_id()).expect("add");
-    }
-    s
-}
+use tinyssb_sim::{seed, store_with_feeds, LinkSpec, Scenario};
 
 fn split_converges(total: u64, limit_ms: u64) -> u64 {
     let seed = seed(7 + total);
-    let mut sim = Sim::new(seed);
-    let a = sim.add_node(Config::default(), store_with((0..total).filter(|k| k % 2 == 0)));
-    let b = sim.add_node(Config::default(), store_with((0..total).filter(|k| k % 2 == 1)));
-    sim.link(a, b, LinkSpec::reliable(10));
+    let mut sim = Scenario::new(seed)
+        .node("a", Config::default(), store_with_feeds((0..total).filter(|k| k % 2 == 0)))
+        .node("b", Config::default(), store_with_feeds((0..total).filter(|k| k % 2 == 1)))
+        .link("a", "b", LinkSpec::reliable(10))
+        .build();
+    let [a, b] = sim.ids(["a", "b"]);
     let t = sim
         .run_until(Duration(limit_ms), |s| {
             s.node(a).goset().len() == total as usize

@@ -1,14 +1,10 @@
 //! A malicious peer floods honest nodes with fake feed ids (novelties and claims). The ids take
 //! no store feed, expire, and never lock the GOset: honest feeds keep replicating.
-mod sim;
-
-use sim::{converged, key, populated_store, seed, LinkSpec, Sim};
 use tinyssb::node::{Admission, Config};
-use tinyssb::store::mem::MemStore;
 use tinyssb::store::Store;
 use tinyssb::time::Duration;
-use tinyssb::wire::goset::{Claim, GosetMsg};
 use tinyssb::FeedId;
+use tinyssb_sim::{converged, key, seed, Adversary, Attack, Corpus, LinkSpec, Scenario, Sim};
 
 const TTL: Duration = Duration::from_secs(120);
 
@@ -16,37 +12,6 @@ fn config() -> Config {
     let admission =
         Admission { unconfirmed_ttl: TTL, quarantine: Duration(2 * TTL.0), ..Admission::default() };
     Config { admission, goset_cap: 100, ..Config::default() }
-}
-
-/// `n` fake ids from `rng`.
-fn fakes(rng: &mut sim::Rng, n: usize) -> Vec<FeedId> {
-    (0..n)
-        .map(|_| {
-            let mut id = [0u8; 32];
-            for b in id.iter_mut() {
-                *b = rng.next_u64() as u8;
-            }
-            FeedId(id)
-        })
-        .collect()
-}
-
-/// Sends the fakes to `to` on `link`: odd ones as novelties, even ones in pairs as two-key claims.
-fn flood(sim: &mut Sim, to: usize, link: usize, ids: &[FeedId]) {
-    for pair in ids.chunks(2) {
-        match pair {
-            [a, b] => {
-                let (lo, hi) = if a < b { (*a, *b) } else { (*b, *a) };
-                let mut xor = lo.0;
-                for (x, y) in xor.iter_mut().zip(hi.0) {
-                    *x ^= y;
-                }
-                sim.inject(to, link, &GosetMsg::Claim(Claim { lo, hi, xor, count: 2 }).to_packet().unwrap());
-            }
-            [a] => sim.inject(to, link, &GosetMsg::Novelty(*a).to_packet().unwrap()),
-            _ => {}
-        }
-    }
 }
 
 fn honest_only(sim: &Sim, nodes: &[usize], fakes: &[FeedId]) -> bool {
@@ -60,30 +25,28 @@ fn no_fake_in_store(sim: &Sim, nodes: &[usize], fakes: &[FeedId]) {
     }
 }
 
-/// A holds 3 feeds, B has synced them; `mb` is an attacker's link into B (its node never runs).
-fn synced_pair_with_attacker(seed: u64) -> (Sim, usize, usize, usize) {
-    let mut sim = Sim::new(seed);
-    let full = populated_store(&mut sim.rng, 0, 3, 10, 30, 400);
-    let a = sim.add_node(config(), full);
-    let b = sim.add_node(config(), MemStore::default());
-    sim.link(a, b, LinkSpec::reliable(5));
-    let m = sim.add_node(config(), MemStore::default());
-    let mb = sim.link(m, b, LinkSpec::reliable(5));
-    let _ = sim.stop(m);
-    sim.run_until(Duration::from_secs(60), |s| converged(s, &[a, b])).expect("initial sync");
-    (sim, a, b, mb)
+/// A holds 3 feeds, B has synced them; Mallory has a link into B and floods it with `n` fake
+/// ids. Returns the network, A, B and the fakes.
+fn synced_pair_flooded(seed: u64, n: usize) -> (Sim, usize, usize, Vec<FeedId>) {
+    let mut sim = Scenario::new(seed)
+        .populated_with("a", config(), Corpus::new(3, 10).chains(30, 400))
+        .node("b", config(), Default::default())
+        .link("a", "b", LinkSpec::reliable(5))
+        .attacker("mallory", "b", LinkSpec::reliable(5))
+        .build();
+    let [a, b, m] = sim.ids(["a", "b", "mallory"]);
+    sim.converge(&[a, b], Duration::from_secs(60));
+    let mut mallory: Adversary = sim.adversary(m);
+    let ids = mallory.fake_ids(n);
+    mallory.perform(&mut sim, &Attack::FakeIds(ids.clone()));
+    (sim, a, b, ids)
 }
 
 /// 90 fakes: the set does not fill, the fakes spread as unconfirmed ids, and a new honest feed
 /// and a newcomer's feeds still replicate; after the ttl the fakes are gone everywhere.
 #[test]
 fn fake_id_flood_below_the_cap_does_not_stop_replication() {
-    let seed = seed(21);
-    let (mut sim, a, b, mb) = synced_pair_with_attacker(seed);
-
-    let mut rng = sim::Rng::new(seed ^ 0xf00d);
-    let ids = fakes(&mut rng, 90);
-    flood(&mut sim, b, mb, &ids);
+    let (mut sim, a, b, ids) = synced_pair_flooded(seed(21), 90);
     sim.run_for(Duration::from_secs(2));
     assert!(sim.node(b).goset().len() >= 93, "B took the fakes as unconfirmed ids");
     assert_eq!(sim.node(a).goset().keys(), sim.node(b).goset().keys(), "they spread to A");
@@ -100,8 +63,8 @@ fn fake_id_flood_below_the_cap_does_not_stop_replication() {
     .expect("the honest feed reaches B");
 
     // A newcomer with its own feeds gets B's and A's feeds, and they get its feeds.
-    let own = populated_store(&mut sim.rng, 100, 2, 5, 0, 100);
-    let c = sim.add_node(config(), own);
+    let own = Corpus::new(2, 5).keys_from(100).build(&mut sim.rng);
+    let c = sim.add_named("c", config(), own);
     sim.link(c, b, LinkSpec::reliable(5));
     sim.run_until(Duration::from_secs(60), |s| {
         converged(s, &[a, b, c]) && s.node(a).store().feeds().len() == 6
@@ -126,12 +89,7 @@ fn fake_id_flood_below_the_cap_does_not_stop_replication() {
 /// fakes expire: the honest feed arrives about one ttl after the flood, not never.
 #[test]
 fn fake_id_flood_beyond_the_cap_is_evicted_and_does_not_lock_the_set() {
-    let seed = seed(22);
-    let (mut sim, a, b, mb) = synced_pair_with_attacker(seed);
-
-    let mut rng = sim::Rng::new(seed ^ 0xbeef);
-    let ids = fakes(&mut rng, 150);
-    flood(&mut sim, b, mb, &ids);
+    let (mut sim, a, b, ids) = synced_pair_flooded(seed(22), 150);
     assert_eq!(sim.node(b).goset().len(), 100, "full, but not locked");
     assert_eq!(sim.node(b).goset().confirmed_len(), 3);
     sim.run_for(Duration::from_secs(2));

@@ -1,28 +1,28 @@
 //! A feed over a receiver's limit: its entry is refused and never stored, the rest replicates,
 //! and the refusal does not make the two nodes ask and answer the same entry in a tight loop.
-mod sim;
-
-use sim::{key, seed, LinkSpec, Sim};
-use tinyssb::node::{Admission, Config, Event};
+use tinyssb::node::{Admission, Config, Event, Node};
 use tinyssb::stats::DropReason;
 use tinyssb::store::mem::MemStore;
 use tinyssb::store::Store;
 use tinyssb::time::{Duration, Instant};
+use tinyssb_sim::{key, seed, LinkSpec, Scenario};
 
 #[test]
 fn an_oversized_sidechain_is_refused_without_a_request_storm() {
-    let mut sim = Sim::new(seed(31));
-    let mut origin = tinyssb::node::Node::new(Config::default(), MemStore::default(), Instant(0));
+    let mut origin = Node::new(Config::default(), MemStore::default(), Instant(0));
     let (big, small) = (key(1), key(2));
     origin.publish(Instant(0), &big, &[7u8; 5000]).expect("publish");
     origin.publish(Instant(0), &big, b"after the big one").expect("publish");
     for i in 0..5u8 {
         origin.publish(Instant(0), &small, &[i; 300]).expect("publish");
     }
-    let a = sim.add_node(Config::default(), origin.into_store());
     let limited = Admission { max_sidechain_bytes: 4096, ..Admission::default() };
-    let b = sim.add_node(Config { admission: limited, ..Config::default() }, MemStore::default());
-    sim.link(a, b, LinkSpec::reliable(5));
+    let mut sim = Scenario::new(seed(31))
+        .node("a", Config::default(), origin.into_store())
+        .node("b", Config { admission: limited, ..Config::default() }, MemStore::default())
+        .link("a", "b", LinkSpec::reliable(5))
+        .build();
+    let b = sim.id("b");
     let (sf, bf) = (small.feed_id(), big.feed_id());
     sim.run_until(Duration::from_secs(60), |s| {
         s.node(b).store().frontier(&sf).is_some_and(|f| f.seq.0 == 5)

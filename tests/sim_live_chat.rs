@@ -1,28 +1,25 @@
 //! Live chat through a pub: a message posted by one client reaches another within about a second
 //! and a half. The pub holds the reader's request for the next entry and answers it the moment
 //! the entry arrives (long poll), and it asks a live writer for news at least every 3 s.
-mod sim;
-
-use sim::{converged, key, seed, LinkSpec, Sim};
-use tinyssb::node::Config;
-use tinyssb::store::mem::MemStore;
 use tinyssb::store::Store;
 use tinyssb::time::Duration;
+use tinyssb_sim::{key, seed, LinkSpec, Scenario};
 
 #[test]
 fn a_message_crosses_the_pub_in_well_under_two_seconds() {
-    let seed = seed(31);
-    let mut sim = Sim::new(seed);
-    let alice = sim.add_node(Config::default(), MemStore::default());
-    let hub = sim.add_node(Config::default(), MemStore::default());
-    let bob = sim.add_node(Config::default(), MemStore::default());
-    sim.link(alice, hub, LinkSpec::reliable(20));
-    sim.link(hub, bob, LinkSpec::reliable(20));
+    let mut sim = Scenario::new(seed(31))
+        .empty("alice")
+        .empty("hub")
+        .empty("bob")
+        .link("alice", "hub", LinkSpec::reliable(20))
+        .link("hub", "bob", LinkSpec::reliable(20))
+        .build();
+    let [alice, hub, bob] = sim.ids(["alice", "hub", "bob"]);
     let k = key(1);
     let fid = k.feed_id();
     let now = sim.now;
     sim.node_mut(alice).publish(now, &k, b"hello").expect("publish");
-    sim.run_until(Duration::from_secs(60), |s| converged(s, &[alice, hub, bob])).expect("first sync");
+    sim.converge(&[alice, hub, bob], Duration::from_secs(60));
     let mut latencies = Vec::new();
     for n in 2..=21u32 {
         // Quiet for a while (a random 5 to 25 s), then Alice posts.

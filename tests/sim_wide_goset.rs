@@ -1,13 +1,11 @@
 //! Past the 100-feed wall: nodes of this implementation exchange their whole GOset in the wide
 //! format, while a deployed-style peer (one classic set of at most 100 ids, no wide format) gets
 //! a set it can hold, and the feeds it asks for.
-mod sim;
-
-use sim::{populated_store, seed, LinkSpec, Sim};
 use tinyssb::node::{Config, FaceId};
 use tinyssb::store::mem::MemStore;
 use tinyssb::store::Store;
 use tinyssb::time::Duration;
+use tinyssb_sim::{seed, Corpus, LinkSpec, Scenario};
 
 /// A node that behaves like the deployed peers: one classic set of at most 100 ids.
 fn deployed() -> Config {
@@ -21,11 +19,13 @@ fn entries(store: &MemStore) -> usize {
 #[test]
 fn ten_thousand_feeds_replicate_between_two_new_nodes() {
     const FEEDS: u64 = 10_000;
-    let mut sim = Sim::new(seed(11));
-    let full = populated_store(&mut sim.rng, 1, FEEDS, 1, 0, 100);
-    let a = sim.add_node(Config::default(), full);
-    let b = sim.add_node(Config::default(), MemStore::default());
-    let link = sim.link(a, b, LinkSpec::reliable(10));
+    let mut sim = Scenario::new(seed(11))
+        .populated("a", Corpus::new(FEEDS, 1).keys_from(1))
+        .empty("b")
+        .link("a", "b", LinkSpec::reliable(10))
+        .build();
+    let [a, b] = sim.ids(["a", "b"]);
+    let link = FaceId(sim.link_between(a, b).expect("linked") as u64);
     let set = sim
         .run_until(Duration::from_secs(60), |s| s.node(b).goset().len() == FEEDS as usize)
         .expect("B learns every id within a minute");
@@ -34,22 +34,24 @@ fn ten_thousand_feeds_replicate_between_two_new_nodes() {
         .expect("every feed reaches B");
     println!("B's set complete after {} ms, its {FEEDS} feeds after {} ms of virtual time", set.0, done.0);
     assert_eq!(sim.node(b).goset().keys(), sim.node(a).goset().keys());
-    assert_eq!(sim.node(a).face_is_wide(FaceId(link as u64)), Some(true));
-    assert_eq!(sim.node(b).face_is_wide(FaceId(link as u64)), Some(true));
+    assert_eq!(sim.node(a).face_is_wide(link), Some(true));
+    assert_eq!(sim.node(b).face_is_wide(link), Some(true));
 }
 
 #[test]
 fn a_deployed_peer_in_a_mixed_network_gets_a_set_it_can_hold() {
-    let mut sim = Sim::new(seed(12));
     // A new pub with 150 feeds, a second new pub with none, and a deployed-style node with 5 of
     // its own; the deployed node hangs off the first pub.
-    let store_a = populated_store(&mut sim.rng, 1, 150, 2, 10, 300);
-    let store_o = populated_store(&mut sim.rng, 1000, 5, 2, 0, 100);
-    let a = sim.add_node(Config::default(), store_a);
-    let b = sim.add_node(Config::default(), MemStore::default());
-    let o = sim.add_node(deployed(), store_o);
-    let ab = sim.link(a, b, LinkSpec::reliable(10));
-    let ao = sim.link(a, o, LinkSpec::reliable(20));
+    let mut sim = Scenario::new(seed(12))
+        .populated("a", Corpus::new(150, 2).keys_from(1).chains(10, 300))
+        .empty("b")
+        .populated_with("o", deployed(), Corpus::new(5, 2).keys_from(1000))
+        .link("a", "b", LinkSpec::reliable(10))
+        .link("a", "o", LinkSpec::reliable(20))
+        .build();
+    let [a, b, o] = sim.ids(["a", "b", "o"]);
+    let ab = FaceId(sim.link_between(a, b).expect("linked") as u64);
+    let ao = FaceId(sim.link_between(a, o).expect("linked") as u64);
     let done = sim.run_until(Duration::from_secs(300), |s| {
         let (a, b, o) = (s.node(a), s.node(b), s.node(o));
         let o_done = (o.goset().keys().iter()).all(|k| {
@@ -60,10 +62,10 @@ fn a_deployed_peer_in_a_mixed_network_gets_a_set_it_can_hold() {
     let done = done.expect("the new pubs hold every feed, the deployed node a full set of complete feeds");
     println!("converged after {} ms of virtual time", done.0);
     let (na, nb, no) = (sim.node(a), sim.node(b), sim.node(o));
-    assert_eq!(na.face_is_wide(FaceId(ab as u64)), Some(true));
-    assert_eq!(na.face_is_wide(FaceId(ao as u64)), Some(false), "the deployed node never answered wide");
+    assert_eq!(na.face_is_wide(ab), Some(true));
+    assert_eq!(na.face_is_wide(ao), Some(false), "the deployed node never answered wide");
     // What A keeps towards the deployed node is exactly the deployed node's set.
-    assert_eq!(na.face_goset(FaceId(ao as u64)).map(|g| g.keys().to_vec()), Some(no.goset().keys().to_vec()));
+    assert_eq!(na.face_goset(ao).map(|g| g.keys().to_vec()), Some(no.goset().keys().to_vec()));
     assert_eq!(no.goset().len(), 100, "never more than it can hold");
     assert_eq!(nb.goset().len(), 155);
     // The deployed node's own feeds reached the other new pub through A.

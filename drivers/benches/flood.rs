@@ -7,9 +7,7 @@
 //! RSS while B syncs (sampled every few milliseconds). Printed as medians over `BENCH_RUNS`
 //! (default 3) and as ratios flood / no flood.
 
-#[path = "../../tests/sim/mod.rs"]
-#[allow(unused_imports)]
-mod sim;
+use tinyssb_sim as sim;
 
 mod common;
 
@@ -84,7 +82,7 @@ fn main() {
     let runs = runs(3);
     let tmp = tempfile::tempdir().expect("tempdir");
     let source = tmp.path().join("source");
-    let mut full = sim::populated_store(&mut sim::Rng::new(7), 0, FEEDS, ENTRIES, 30, 2048);
+    let mut full = sim::Corpus::new(FEEDS, ENTRIES).chains(30, 2048).build(&mut sim::Rng::new(7));
     write_datadir(&mut full, &source);
     let (hello, want) = (hello_packet(&full), want_packet(&full));
     let bytes = LogWatch::new(&source, &source).total_bytes();

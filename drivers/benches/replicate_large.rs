@@ -8,9 +8,7 @@
 //! with its data directory there (fsync costs nothing on tmpfs), which separates the cost of
 //! durability from the rest.
 
-#[path = "../../tests/sim/mod.rs"]
-#[allow(unused_imports)]
-mod sim;
+use tinyssb_sim as sim;
 
 mod common;
 
@@ -18,7 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{free_port, median_min, ms, poll_until, runs, wait_listening, write_datadir, LogWatch, Pub};
-use sim::{converged, LinkSpec, Sim};
+use sim::{Corpus, LinkSpec, Rng, Scenario};
 use tinyssb::node::Config;
 use tinyssb::store::mem::MemStore;
 
@@ -30,13 +28,14 @@ const TOTAL: u64 = FEEDS * ENTRIES as u64;
 fn engine_once(full: &MemStore) -> (Duration, u64) {
     let store = full.clone();
     let started = Instant::now();
-    let mut sim = Sim::new(1);
-    let a = sim.add_node(Config::default(), store);
-    let n = sim.add_node(Config::default(), MemStore::default());
-    sim.link(a, n, LinkSpec::reliable(1));
-    let t = sim.run_until(tinyssb::time::Duration::from_secs(3600), |s| converged(s, &[a, n]));
+    let mut sim = Scenario::new(1)
+        .node("a", Config::default(), store)
+        .empty("n")
+        .link("a", "n", LinkSpec::reliable(1))
+        .build();
+    let t = sim.converge(&sim.ids(["a", "n"]), tinyssb::time::Duration::from_secs(3600));
     let took = started.elapsed();
-    (took, t.expect("the simulated nodes converge").0)
+    (took, t.0)
 }
 
 /// What one process catch-up measured.
@@ -78,7 +77,7 @@ fn main() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let shm = tempfile::tempdir_in("/dev/shm").ok();
     let source = tmp.path().join("source");
-    let mut full = sim::populated_store(&mut sim::Rng::new(7), 0, FEEDS, ENTRIES, 30, 2048);
+    let mut full = Corpus::new(FEEDS, ENTRIES).chains(30, 2048).build(&mut Rng::new(7));
     write_datadir(&mut full, &source);
     let chunks = sim::counts(&mut full).2;
     let bytes = LogWatch::new(&source, &source).total_bytes();

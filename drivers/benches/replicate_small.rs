@@ -3,9 +3,7 @@
 //! Measures the wall time from B's spawn until B's `log.bin` files are byte-identical to A's,
 //! and separately how much of it went to B's start-up and websocket connect.
 
-#[path = "../../tests/sim/mod.rs"]
-#[allow(unused_imports)]
-mod sim;
+use tinyssb_sim as sim;
 
 mod common;
 
@@ -22,7 +20,7 @@ fn main() {
     let runs = runs(5);
     let tmp = tempfile::tempdir().expect("tempdir");
     let source = tmp.path().join("source");
-    let mut store = sim::populated_store(&mut sim::Rng::new(5), 0, FEEDS, ENTRIES, 30, 2048);
+    let mut store = sim::Corpus::new(FEEDS, ENTRIES).chains(30, 2048).build(&mut sim::Rng::new(5));
     write_datadir(&mut store, &source);
 
     let (mut total, mut connect) = (Vec::new(), Vec::new());

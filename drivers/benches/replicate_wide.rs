@@ -4,9 +4,7 @@
 //! `log.bin` of B equals A's, against a baseline of 100 feeds (what the classic GOset could
 //! carry) measured in the same run, and prints the time per feed of both.
 
-#[path = "../../tests/sim/mod.rs"]
-#[allow(unused_imports)]
-mod sim;
+use tinyssb_sim as sim;
 
 mod common;
 

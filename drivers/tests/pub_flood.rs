@@ -6,8 +6,7 @@
 //! requests (no amplification).
 mod procs;
 
-#[path = "../../tests/sim/mod.rs"]
-mod sim;
+use tinyssb_sim as sim;
 
 use std::net::TcpStream;
 use std::path::Path;
