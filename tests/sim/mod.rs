@@ -132,6 +132,9 @@ pub struct Sim {
     pub delivered: u64,
     /// Bytes each node handed to its links.
     pub bytes_sent: Vec<u64>,
+    /// Nodes with `external_verify` get their jobs answered at once, in the order issued; with
+    /// this set, the jobs a node issued since the last answers are answered newest first.
+    pub reverse_verdicts: bool,
 }
 
 impl Sim {
@@ -150,6 +153,7 @@ impl Sim {
             sent: 0,
             delivered: 0,
             bytes_sent: Vec::new(),
+            reverse_verdicts: false,
         }
     }
 
@@ -232,6 +236,16 @@ impl Sim {
     fn collect(&mut self) {
         for i in 0..self.nodes.len() {
             let now = self.now;
+            if let Some(n) = self.nodes[i].as_mut() {
+                // Verification jobs (external_verify) are answered synchronously.
+                let mut jobs: Vec<_> = std::iter::from_fn(|| n.poll_verify()).collect();
+                if self.reverse_verdicts {
+                    jobs.reverse();
+                }
+                for job in jobs {
+                    n.handle_verified(now, job.id, job.verify());
+                }
+            }
             while let Some(tx) = self.nodes[i].as_mut().and_then(|n| n.poll_transmit()) {
                 self.sent += 1;
                 self.bytes_sent[i] += tx.packet.len() as u64;
