@@ -5,6 +5,10 @@
 //! every face event to the engine, run due timers, move the engine's transmits into the faces,
 //! flush the faces once (batched writes), then log the engine's events. The store is synced at
 //! least once a second and on shutdown.
+//!
+//! With `verify_threads` above zero, signature checks run on a [`VerifyPool`]: the loop pumps the
+//! engine's verification jobs to it right after the inputs of a turn and takes verdicts back
+//! there too; a worker that finishes wakes the loop.
 
 use std::collections::HashMap;
 use std::io;
@@ -25,6 +29,7 @@ use crate::kiss::{KissConfig, KissFace};
 use crate::serial::SerialPort;
 use crate::status::{FaceView, StatusBuilder};
 use crate::udp::{UdpConfig, UdpFace};
+use crate::verify::VerifyPool;
 use crate::ws::{Backoff, WsClient, WsConfig, WsServer};
 
 /// Everything the pub needs to start.
@@ -60,6 +65,8 @@ pub struct RelayConfig {
     pub max_queue_per_conn: usize,
     /// Most bytes of output queued for all connections together.
     pub max_queue_total: usize,
+    /// Threads that check signatures beside the loop; 0 checks them in the loop itself.
+    pub verify_threads: usize,
 }
 
 /// Rounds of transmit-and-flush per loop turn before readiness is polled again.
@@ -224,9 +231,14 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
         admission: cfg.admission.clone(),
         max_queued_per_face: cfg.max_queue_per_conn,
         max_queued_total: cfg.max_queue_total,
+        external_verify: cfg.verify_threads > 0,
         ..NodeConfig::default()
     };
     let mut node = Node::new(node_cfg, store, clock());
+    let mut pool = match cfg.verify_threads {
+        0 => None,
+        n => Some(VerifyPool::new(n, poll.registry()).map_err(|e| context(e, "signature workers".into()))?),
+    };
     log::info!(
         "spub-mio {}: data {}, role {}, {} feeds",
         env!("CARGO_PKG_VERSION"),
@@ -289,6 +301,9 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
         if node.poll_timeout().is_some_and(|t| t <= now) {
             node.handle_timeout(now);
         }
+        if let Some(pool) = &mut pool {
+            pool.pump(&mut node, now);
+        }
         // Transmit, flush, and feed what flushing reports back in (output written makes room
         // for more replies; faces come up), until nothing moves or the turn has done enough.
         spin = false;
@@ -336,6 +351,9 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
         }
     }
     log::info!("spub-mio: stopping, persisting the store");
+    if let Some(pool) = &mut pool {
+        pool.finish(&mut node, clock(), Duration::from_secs(5));
+    }
     node.store_mut().sync().map_err(|e| {
         io::Error::other(format!("data directory {}: final sync failed: {e}", cfg.data.display()))
     })?;
@@ -596,6 +614,7 @@ mod tests {
             admission: Admission::default(),
             max_queue_per_conn: 1 << 18,
             max_queue_total: 1 << 26,
+            verify_threads: 0,
         };
         let Err(e) = open_store(&cfg) else { panic!("a data directory below a file opened") };
         assert!(e.to_string().starts_with("cannot create data directory "), "{e}");

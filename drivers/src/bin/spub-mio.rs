@@ -124,6 +124,11 @@ struct Cli {
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 
+    /// Threads that check signatures beside the main loop (0: the loop checks them itself)
+    /// [default: the number of cores]
+    #[arg(long, value_name = "N")]
+    verify_threads: Option<usize>,
+
     /// Most bytes of output queued for one connection (queued in the pub or in its socket
     /// buffer); answers to a peer that reads slowly wait for room. Bytes, or with K, M or G
     #[arg(long, value_name = "BYTES", default_value = "256K", value_parser = parse_size,
@@ -221,6 +226,9 @@ fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args, cl
         summary_every: Duration::from_secs(c.summary.max(1)),
         max_queue_per_conn: usize::try_from(c.max_queue_per_conn).unwrap_or(usize::MAX),
         max_queue_total: usize::try_from(c.max_queue_total).unwrap_or(usize::MAX),
+        verify_threads: c
+            .verify_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)),
         admission,
     };
     match c.uri_or_port {
