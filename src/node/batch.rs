@@ -10,10 +10,13 @@
 //! verified here but handed out as a [`VerifyJob`]; its entries stay tentative until the driver
 //! returns the job's [`Verdict`] with [`Node::handle_verified`]. Jobs are committed in the order
 //! they were issued, whatever order their verdicts come back in, with the same rules as an
-//! in-line batch. At most [`Config::max_verify_jobs`](super::Config::max_verify_jobs) jobs are
-//! out at once (and at most that many batches' worth of chunks are held for them): beyond that
-//! bound the node verifies everything pending itself, which stalls its caller and so pushes back
-//! on the peers; verdicts for jobs settled that way are ignored when they arrive.
+//! in-line batch. While jobs are out, a partial batch is not due: it fills up to a full batch or
+//! goes out when the last verdict is back. At most
+//! [`Config::max_verify_jobs`](super::Config::max_verify_jobs) jobs are out at once: past that
+//! bound the node checks each further batch itself and queues it, verdict in hand, behind the
+//! jobs out (its caller slows down meanwhile, which pushes back on the peers, and no work is
+//! done twice). With four times that many batches queued, or that many batches' worth of chunks
+//! held, it settles everything itself; verdicts for jobs settled that way are ignored.
 
 use std::collections::VecDeque;
 
@@ -141,9 +144,10 @@ pub(super) struct Batch {
 }
 
 impl Batch {
-    /// The instant by which the batch must settle, if anything is pending.
+    /// The instant by which the batch must settle, if anything is pending. While jobs are out,
+    /// a partial batch is not due: it fills up, or is handed out when the last verdict is back.
     pub fn due(&self) -> Option<Instant> {
-        self.since
+        self.since.filter(|_| self.out.is_empty())
     }
 
     /// The next job to hand out.
@@ -221,7 +225,17 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// The current batch is full or due: verified here, or handed out as a job.
+    /// Closes the current batch if it is due (see [`Batch::due`]).
+    pub(super) fn close_due_batch(&mut self) {
+        if self.batch.out.is_empty() {
+            self.close_batch();
+        }
+    }
+
+    /// The current batch is full or due: verified here, or handed out as a job. With
+    /// `max_verify_jobs` jobs out, the node checks the batch itself and queues it, verdict in
+    /// hand, behind the jobs out (its caller slows down meanwhile: backpressure without wasted
+    /// work); with four times that many batches queued it settles everything itself.
     pub(super) fn close_batch(&mut self) {
         if !self.cfg.external_verify {
             return self.settle();
@@ -230,8 +244,8 @@ impl<S: Store> Node<S> {
             self.batch.since = None;
             return;
         }
-        if self.batch.out.len() >= self.cfg.max_verify_jobs {
-            // Too much is out: do the work here (the bound on what is held tentatively).
+        let bound = self.cfg.max_verify_jobs.max(1);
+        if self.batch.out.len() >= bound.saturating_mul(4) {
             return self.settle();
         }
         let items = std::mem::take(&mut self.batch.items);
@@ -240,6 +254,11 @@ impl<S: Store> Node<S> {
         self.batch.since = None;
         let id = self.batch.next_job;
         self.batch.next_job += 1;
+        if self.batch.out.len() >= bound {
+            let verdict = Some(check(&items));
+            self.batch.out.push_back(Outstanding { id, items, verdict });
+            return;
+        }
         let job = VerifyJob {
             id,
             items: (items.iter())
@@ -266,6 +285,10 @@ impl<S: Store> Node<S> {
             let verdict = o.verdict.unwrap_or(Verdict::AllValid);
             self.apply(o.items, |i, _| verdict.is_valid(i));
         }
+        if self.batch.out.is_empty() && !self.batch.items.is_empty() {
+            // The partial batch that waited for the jobs before it.
+            self.close_batch();
+        }
     }
 
     /// Verifies every pending entry here, jobs handed out included (in issue order, using the
@@ -290,15 +313,8 @@ impl<S: Store> Node<S> {
         if items.is_empty() {
             return;
         }
-        let all_valid = items.len() >= BATCH_MIN && {
-            let msgs: Vec<[u8; 122]> =
-                items.iter().map(|t| t.entry.signed_message(&t.fid, t.seq, &t.prev)).collect();
-            let refs: Vec<&[u8]> = msgs.iter().map(|m| m.as_slice()).collect();
-            let sigs: Vec<[u8; 64]> = items.iter().map(|t| t.entry.signature()).collect();
-            let keys: Vec<PublicKey> = items.iter().map(|t| t.key).collect();
-            verify_batch(&refs, &sigs, &keys)
-        };
-        self.apply(items, |_, t| all_valid || t.entry.verify(&t.key, &t.fid, t.seq, &t.prev).is_ok());
+        let verdict = check(&items);
+        self.apply(items, |i, _| verdict.is_valid(i));
     }
 
     /// Stores the entries of a settled batch that `valid` accepts, in order, and rolls back the
@@ -386,5 +402,29 @@ impl<S: Store> Node<S> {
             !slots.is_empty()
         });
         self.track_feed(fid);
+    }
+}
+
+/// Checks the signatures of `items` here: as one batch, and each alone if that fails.
+fn check(items: &[Tentative]) -> Verdict {
+    let all_valid = items.len() >= BATCH_MIN && {
+        let msgs: Vec<[u8; 122]> =
+            items.iter().map(|t| t.entry.signed_message(&t.fid, t.seq, &t.prev)).collect();
+        let refs: Vec<&[u8]> = msgs.iter().map(|m| m.as_slice()).collect();
+        let sigs: Vec<[u8; 64]> = items.iter().map(|t| t.entry.signature()).collect();
+        let keys: Vec<PublicKey> = items.iter().map(|t| t.key).collect();
+        verify_batch(&refs, &sigs, &keys)
+    };
+    if all_valid {
+        return Verdict::AllValid;
+    }
+    let bad: Vec<usize> = (items.iter().enumerate())
+        .filter(|(_, t)| t.entry.verify(&t.key, &t.fid, t.seq, &t.prev).is_err())
+        .map(|(i, _)| i)
+        .collect();
+    if bad.is_empty() {
+        Verdict::AllValid
+    } else {
+        Verdict::Invalid(bad)
     }
 }

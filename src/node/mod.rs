@@ -32,10 +32,12 @@
 //! [`Node::handle_verified`]. Meanwhile the batch's entries stay tentative: their feeds' next
 //! entries and their sidechain chunks are still accepted. Jobs are committed in the order they
 //! were issued, whatever order their verdicts arrive in, with exactly the rules of the in-line
-//! check, so the store ends up the same. At most [`Config::max_verify_jobs`] jobs are out at
-//! once; past that bound the node verifies everything pending itself (the caller stalls, which
-//! pushes back on peers), and so do [`Node::into_store`], [`Node::follow`] and a GOset change
-//! that may evict a feed. [`Node::store_mut`] waits for nothing in this mode: entries in jobs
+//! check, so the store ends up the same. While jobs are out, a partial batch waits to fill up
+//! (or for the last verdict) instead of making [`Node::poll_timeout`] due. At most
+//! [`Config::max_verify_jobs`] jobs are out at once; past that bound the node checks further
+//! batches itself (the caller slows down, which pushes back on peers) and queues them behind the
+//! jobs out, and with four times that many queued it settles everything itself, as
+//! [`Node::into_store`], [`Node::follow`] and a GOset change that may evict a feed do. [`Node::store_mut`] waits for nothing in this mode: entries in jobs
 //! are not in the store until their verdict is back. A verdict for a job the node already
 //! settled itself is ignored.
 //!
@@ -165,7 +167,8 @@ pub struct Config {
     /// in-line (see the module docs). Default false.
     pub external_verify: bool,
     /// With `external_verify`, the most jobs out at once (each at most 64 entries; the chunks held
-    /// for their entries are bounded by 1024 per job). Past it the node verifies in-line.
+    /// for their entries are bounded by 1024 per job). Past it the node checks further batches
+    /// itself, and settles everything itself with four times as many batches waiting. Default 16.
     pub max_verify_jobs: usize,
 }
 
@@ -522,7 +525,7 @@ impl<S: Store> Node<S> {
             // An id about to expire may have its first entry out for verification.
             self.settle();
         }
-        self.close_batch();
+        self.close_due_batch();
         self.expire_unconfirmed(now);
         if self.goset_due <= now {
             self.goset_round(now);
