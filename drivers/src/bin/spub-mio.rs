@@ -425,6 +425,15 @@ mod tests {
     }
 
     #[test]
+    fn verify_threads_default_to_the_cores_and_zero_means_in_line() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        assert_eq!(ok(&[]).cfg.verify_threads, cores);
+        assert_eq!(ok(&["--verify-threads", "0"]).cfg.verify_threads, 0);
+        assert_eq!(ok(&["--verify-threads=3"]).cfg.verify_threads, 3);
+        err(&["--verify-threads", "-1"]);
+    }
+
+    #[test]
     fn limits_reach_the_engine_config() {
         let a = ok(&["--max-feeds", "7", "--max-feed-bytes", "1M", "--max-sidechain-bytes", "4096"]);
         assert_eq!(a.cfg.admission.max_feeds, 7);
