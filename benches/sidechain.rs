@@ -27,7 +27,7 @@ fn bench(c: &mut Criterion) {
                 cur = cur.accept(ch).unwrap_or_else(|e| panic!("{e}"));
             }
             cur.is_complete()
-        })
+        });
     });
     g.finish();
 }

@@ -60,7 +60,7 @@ fn append(c: &mut Criterion) {
                 }
                 store.sync().unwrap_or_else(|e| panic!("{e}"));
                 t.elapsed()
-            })
+            });
         });
     }
     g.bench_function("mem", |b| {
@@ -74,7 +74,7 @@ fn append(c: &mut Criterion) {
                 let _ = store.append_entry(&f, e, *id);
             }
             t.elapsed()
-        })
+        });
     });
     g.finish();
 }
@@ -102,7 +102,7 @@ fn random_reads(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % seqs.len();
             black_box(store.read_entry(&f, Seq(seqs[i])).ok().flatten())
-        })
+        });
     });
     g.bench_function("raw_pread_120", |b| {
         let mut i = 0;
@@ -112,7 +112,7 @@ fn random_reads(c: &mut Criterion) {
             // Records are 124 bytes here, so the offset of seq s is 124 * (s - 1).
             black_box(raw.read_exact_at(&mut buf, 124 * u64::from(seqs[i] - 1)).is_ok());
             black_box(buf[0])
-        })
+        });
     });
     g.finish();
 }
@@ -140,7 +140,7 @@ fn open_datadir(c: &mut Criterion) {
             let store = FsStore::open(tmp.path(), FsConfig::default()).unwrap_or_else(|e| panic!("{e}"));
             assert!(store.open_report().is_empty());
             black_box(store.feeds().len())
-        })
+        });
     });
     g.finish();
 }

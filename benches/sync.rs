@@ -44,7 +44,7 @@ fn catch_up(c: &mut Criterion) {
             for (e, s, p) in &checks {
                 assert!(e.verify(&key, &fid, *s, p).is_ok());
             }
-        })
+        });
     });
     // Second baseline: the same entries through ed25519 batch verification, 64 at a time (what
     // the engine's batches do at best).
@@ -53,10 +53,10 @@ fn catch_up(c: &mut Criterion) {
     g.bench_function("verify_batch64_baseline", |b| {
         b.iter(|| {
             for (m, s) in msgs.chunks(64).zip(sigs.chunks(64)) {
-                let refs: Vec<&[u8]> = m.iter().map(|x| x.as_slice()).collect();
+                let refs: Vec<&[u8]> = m.iter().map(<[u8; 122]>::as_slice).collect();
                 assert!(verify_batch(&refs, s, &vec![key; s.len()]));
             }
-        })
+        });
     });
     g.throughput(Throughput::Elements(total));
     g.bench_function("engine_20x1000", |b| {
@@ -72,7 +72,7 @@ fn catch_up(c: &mut Criterion) {
                 (t, sim.delivered)
             },
             BatchSize::PerIteration,
-        )
+        );
     });
     g.finish();
 

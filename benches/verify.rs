@@ -31,7 +31,7 @@ fn bench(c: &mut Criterion) {
     let keys: Vec<PublicKey> = es.iter().filter_map(|(fid, ..)| PublicKey::from_feed_id(fid)).collect();
     let msgs: Vec<[u8; NAME_LEN + 56]> =
         es.iter().map(|(fid, seq, prev, e)| e.signed_message(fid, *seq, prev)).collect();
-    let msg_refs: Vec<&[u8]> = msgs.iter().map(|m| m.as_slice()).collect();
+    let msg_refs: Vec<&[u8]> = msgs.iter().map(<[u8; 122]>::as_slice).collect();
     let sigs: Vec<[u8; 64]> = es.iter().map(|(.., e)| e.signature()).collect();
 
     let mut g = c.benchmark_group("verify");
@@ -41,7 +41,7 @@ fn bench(c: &mut Criterion) {
             for ((fid, seq, prev, e), pk) in es.iter().zip(&keys) {
                 assert!(e.verify(pk, fid, *seq, prev).is_ok());
             }
-        })
+        });
     });
     g.bench_function("one_by_one_parse_key", |b| {
         b.iter(|| {
@@ -49,17 +49,17 @@ fn bench(c: &mut Criterion) {
                 let pk = PublicKey::from_feed_id(black_box(fid)).unwrap_or_else(|| panic!("bad key"));
                 assert!(e.verify(&pk, fid, *seq, prev).is_ok());
             }
-        })
+        });
     });
     g.bench_function("batch_64_cached_keys", |b| {
-        b.iter(|| assert!(verify_batch(black_box(&msg_refs), &sigs, &keys)))
+        b.iter(|| assert!(verify_batch(black_box(&msg_refs), &sigs, &keys)));
     });
     g.bench_function("batch_64_parse_keys", |b| {
         b.iter(|| {
             let keys: Vec<PublicKey> =
                 es.iter().filter_map(|(fid, ..)| PublicKey::from_feed_id(black_box(fid))).collect();
-            assert!(verify_batch(&msg_refs, &sigs, &keys))
-        })
+            assert!(verify_batch(&msg_refs, &sigs, &keys));
+        });
     });
     g.finish();
 }

@@ -121,7 +121,7 @@ mod tests {
         let msgs: Vec<Vec<u8>> = (0u8..4).map(|i| vec![i; 10]).collect();
         let mut sigs: Vec<[u8; 64]> = kps.iter().zip(&msgs).map(|(k, m)| k.sign(m)).collect();
         let keys: Vec<PublicKey> = kps.iter().filter_map(|k| PublicKey::from_feed_id(&k.feed_id())).collect();
-        let refs: Vec<&[u8]> = msgs.iter().map(|m| m.as_slice()).collect();
+        let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
         assert!(verify_batch(&refs, &sigs, &keys));
         sigs[2][0] ^= 1;
         assert!(!verify_batch(&refs, &sigs, &keys));

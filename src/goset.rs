@@ -8,7 +8,8 @@
 //! inside, or a NOVELTY for a single key), so the peers bisect their way down to the missing keys.
 //!
 //! This module owns the set and that logic; it does no I/O and reads no clock. Messages come in
-//! through [`GoSet::handle_at`], the periodic round comes out of [`GoSet::poll_round`].
+//! through [`GoSet::handle_at`]; the periodic round's messages come out of [`GoSet::round`], which
+//! the node calls on its own round timer (every 15 s in deployed peers).
 //!
 //! # Admission
 //!
@@ -56,8 +57,6 @@ const MAX_QUARANTINE: usize = 4 * MAX_CAP;
 pub struct Config {
     /// Maximum number of keys; clamped to [`MAX_CAP`].
     pub cap: usize,
-    /// Time between periodic rounds.
-    pub round: Duration,
     /// Most packets sent in immediate reaction to received claims between two rounds.
     pub reply_budget: usize,
     /// How long a key learned from the network stays without being confirmed.
@@ -70,7 +69,6 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             cap: DEFAULT_CAP,
-            round: ROUND,
             reply_budget: DEFAULT_REPLY_BUDGET,
             unconfirmed_ttl: DEFAULT_UNCONFIRMED_TTL,
             quarantine: DEFAULT_UNCONFIRMED_TTL,
@@ -99,6 +97,22 @@ struct Mismatch {
     theirs: usize,
 }
 
+/// What one peer may still be sent in immediate answers to its claims before the next round:
+/// a packet budget, and the claims already answered (with our state at the time: the same
+/// claim reaching the same state is not answered twice).
+#[derive(Clone, Debug, Default)]
+pub struct Replies {
+    left: usize,
+    answered: Vec<(Claim, [u8; 32])>,
+}
+
+impl Replies {
+    /// A fresh budget of `budget` packets.
+    pub fn new(budget: usize) -> Replies {
+        Replies { left: budget, answered: Vec::new() }
+    }
+}
+
 /// A grow-only set of feed ids with its claim bookkeeping.
 #[derive(Clone, Debug)]
 pub struct GoSet {
@@ -109,12 +123,10 @@ pub struct GoSet {
     pending: Vec<Claim>,
     novelties: VecDeque<FeedId>,
     novelty_credit: usize,
-    replies_left: usize,
-    /// Claims answered since the last round, with our state at the time: the same claim reaching
-    /// the same state is not answered twice before the next round.
-    answered: Vec<(Claim, [u8; 32])>,
+    /// The reply budget of [`GoSet::handle`] and [`GoSet::handle_at`] (one budget for all peers);
+    /// [`GoSet::handle_from`] takes the peer's own.
+    replies: Replies,
     largest_span: u8,
-    next_round: Option<Instant>,
     /// Unconfirmed keys with the time they were first learned, oldest first.
     unconfirmed: Vec<(FeedId, Instant)>,
     /// Keys removed unconfirmed, with the time of removal, oldest first.
@@ -146,10 +158,8 @@ impl GoSet {
             pending: Vec::new(),
             novelties: VecDeque::new(),
             novelty_credit: NOVELTY_PER_ROUND,
-            replies_left: config.reply_budget,
-            answered: Vec::new(),
+            replies: Replies::new(config.reply_budget),
             largest_span: 0,
-            next_round: None,
             unconfirmed: Vec::new(),
             quarantined: VecDeque::new(),
             clock: Instant(0),
@@ -288,6 +298,18 @@ impl GoSet {
         old
     }
 
+    /// Takes `key` out of the set, confirmed or not, because its owner dropped the feed; false if
+    /// it was not in the set. Unlike expiry it does not quarantine the key: the owner refuses the
+    /// key from then on by its own rules (a tombstone), for as long as it keeps them.
+    pub fn remove(&mut self, key: &FeedId) -> bool {
+        let Ok(pos) = self.keys.binary_search(key) else { return false };
+        self.keys.remove(pos);
+        self.rebuild_prefix(pos);
+        self.unconfirmed.retain(|(k, _)| k != key);
+        self.novelties.retain(|k| k != key);
+        true
+    }
+
     /// Evicts the oldest unconfirmed key; `None` if every key is confirmed.
     fn evict_oldest(&mut self) -> Option<FeedId> {
         let (key, _) = self.unconfirmed.iter().min_by_key(|(_, at)| *at).copied()?;
@@ -336,33 +358,21 @@ impl GoSet {
         self.claim(0, self.keys.len().checked_sub(1)?)
     }
 
-    /// When the next periodic round is due; `None` before the first [`GoSet::poll_round`].
-    pub fn next_round(&self) -> Option<Instant> {
-        self.next_round
-    }
-
-    /// Runs the periodic round if it is due at `now` (the first call always runs it) and returns its
-    /// messages; returns nothing when it is not due yet.
-    pub fn poll_round(&mut self, now: Instant) -> Vec<GosetMsg> {
-        self.clock = self.clock.max(now);
-        if self.next_round.is_some_and(|due| now < due) {
-            return Vec::new();
-        }
-        self.next_round = Some(now + self.config.round);
-        self.round()
-    }
-
     /// A new peer appeared: answers given so far did not reach it, so the same claims may be
     /// answered again (still within the round's reply budget).
     pub fn new_peer(&mut self) {
-        self.answered.clear();
+        self.replies.answered.clear();
+    }
+
+    /// A fresh per-round reply budget for one peer (see [`GoSet::handle_from`]).
+    pub fn reply_budget(&self) -> Replies {
+        Replies::new(self.config.reply_budget)
     }
 
     /// Runs one periodic round now: the full claim, one queued novelty, then the pending claims,
     /// smallest first, within the per-round ask and help budgets. Resets the reply budget.
     pub fn round(&mut self) -> Vec<GosetMsg> {
-        self.replies_left = self.config.reply_budget;
-        self.answered.clear();
+        self.replies = self.reply_budget();
         let mut out: Vec<GosetMsg> = self.full_claim().map(GosetMsg::Claim).into_iter().collect();
         for _ in 0..NOVELTY_PER_ROUND {
             out.extend(self.novelties.pop_front().map(GosetMsg::Novelty));
@@ -410,11 +420,26 @@ impl GoSet {
         msg: &GosetMsg,
         admit: &mut dyn FnMut(&FeedId) -> bool,
     ) -> Outcome {
+        let mut replies = std::mem::take(&mut self.replies);
+        let outcome = self.handle_from(now, msg, admit, &mut replies);
+        self.replies = replies;
+        outcome
+    }
+
+    /// As [`GoSet::handle_at`], answering within `replies`, the budget of the peer the message
+    /// came from: one busy peer cannot use up the answers owed to the others.
+    pub fn handle_from(
+        &mut self,
+        now: Instant,
+        msg: &GosetMsg,
+        admit: &mut dyn FnMut(&FeedId) -> bool,
+        replies: &mut Replies,
+    ) -> Outcome {
         self.clock = self.clock.max(now);
         let mut outcome = Outcome::default();
         match msg {
             GosetMsg::Novelty(key) => self.learn(*key, admit, &mut outcome),
-            GosetMsg::Claim(c) => self.handle_claim(c, admit, &mut outcome),
+            GosetMsg::Claim(c) => self.handle_claim(c, admit, replies, &mut outcome),
         }
         if !outcome.learned.is_empty() {
             let keep: Vec<bool> = self.pending.iter().map(|c| self.mismatch(c).is_some()).collect();
@@ -424,7 +449,13 @@ impl GoSet {
         outcome
     }
 
-    fn handle_claim(&mut self, c: &Claim, admit: &mut dyn FnMut(&FeedId) -> bool, outcome: &mut Outcome) {
+    fn handle_claim(
+        &mut self,
+        c: &Claim,
+        admit: &mut dyn FnMut(&FeedId) -> bool,
+        budget: &mut Replies,
+        outcome: &mut Outcome,
+    ) {
         if !self.plausible(c) {
             return;
         }
@@ -447,7 +478,7 @@ impl GoSet {
         }
         let Some(m) = self.mismatch(c) else { return };
         let seen = (*c, self.state());
-        if self.answered.contains(&seen) {
+        if budget.answered.contains(&seen) {
             return;
         }
         // Unlike the round, always show our view of the span: even with more keys than the peer we
@@ -456,12 +487,12 @@ impl GoSet {
         if m.ours >= m.theirs {
             self.help(&m, true, &mut replies);
         }
-        if m.ours < m.theirs || replies.len() > self.replies_left {
+        if m.ours < m.theirs || replies.len() > budget.left {
             self.add_pending(*c);
         }
-        if replies.len() <= self.replies_left {
-            self.replies_left -= replies.len();
-            self.answered.push(seen);
+        if replies.len() <= budget.left {
+            budget.left -= replies.len();
+            budget.answered.push(seen);
             outcome.send.append(&mut replies);
         }
     }
@@ -532,6 +563,11 @@ impl GoSet {
         }
         if self.keys.len() >= self.config.cap {
             match self.evict_oldest() {
+                // A key learned earlier from this same message: it was never there for the caller.
+                Some(old) if outcome.learned.contains(&old) => {
+                    outcome.learned.retain(|k| *k != old);
+                    outcome.send.retain(|m| *m != GosetMsg::Novelty(old));
+                }
                 Some(old) => outcome.evicted.push(old),
                 None => return,
             }
@@ -595,6 +631,22 @@ mod tests {
     }
 
     #[test]
+    fn removing_a_key_updates_the_state_and_does_not_quarantine_it() {
+        let mut g = small(4);
+        let all = |g: &mut GoSet, key, at| g.handle_at(Instant(at), &GosetMsg::Novelty(key), &mut |_| true);
+        assert!(g.add(k(3)) && g.add(k(6)));
+        assert_eq!(all(&mut g, k(8), 1).learned, [k(8)]);
+        assert!(g.remove(&k(3)), "a confirmed key");
+        assert!(g.remove(&k(8)), "an unconfirmed key");
+        assert!(!g.remove(&k(8)));
+        assert_eq!(g.keys(), [k(6)]);
+        assert_eq!(g.state(), xor_all(g.keys()));
+        assert!(g.unconfirmed().is_empty() && g.next_expiry().is_none());
+        assert!(!g.is_quarantined(&k(8)), "refusing it again is the owner's business");
+        assert_eq!(all(&mut g, k(3), 2).learned, [k(3)]);
+    }
+
+    #[test]
     fn a_full_set_evicts_the_oldest_unconfirmed_key_and_keeps_its_state_right() {
         let mut g = small(3);
         assert!(g.add(k(9)));
@@ -613,6 +665,23 @@ mod tests {
         assert!(all(&mut g, k(1), 5).learned.is_empty());
         assert_eq!(g.add_confirmed(k(1)), Err(()));
         assert_eq!(g.confirmed_len(), 3);
+    }
+
+    #[test]
+    fn a_key_evicted_by_the_same_message_that_taught_it_is_not_reported_learned() {
+        // Found by the goset fuzz target: a claim teaches both its ends to a full set, and the
+        // second end evicts the first, which was the oldest unconfirmed key by then.
+        let mut g = small(2);
+        assert!(g.add(k(9)));
+        let novelty = GosetMsg::Novelty(k(5));
+        assert_eq!(g.handle_at(Instant(1), &novelty, &mut |_| true).learned, [k(5)]);
+        let claim = Claim { lo: k(1), hi: k(8), xor: xor_all(&[k(1), k(8)]), count: 2 };
+        let out = g.handle_at(Instant(2), &GosetMsg::Claim(claim), &mut |_| true);
+        assert!(out.learned.iter().all(|key| g.contains(key)), "{out:?}");
+        assert_eq!((out.learned, out.evicted), (vec![k(8)], vec![k(5)]));
+        assert!(!out.send.contains(&GosetMsg::Novelty(k(1))));
+        assert_eq!(g.keys(), [k(8), k(9)]);
+        assert_eq!(g.state(), xor_all(g.keys()));
     }
 
     #[test]

@@ -191,8 +191,8 @@ mod tests {
     #[test]
     fn genesis_prev_is_fid_prefix() {
         let mut raw = [0u8; 32];
-        for (i, b) in raw.iter_mut().enumerate() {
-            *b = i as u8;
+        for (b, i) in raw.iter_mut().zip(0u8..) {
+            *b = i;
         }
         assert_eq!(FeedId(raw).genesis_prev().0[..], raw[..20]);
     }

@@ -1,5 +1,8 @@
 //! Properties of feed authoring: round trips, and that any flipped bit is caught exactly where it is.
 
+// quickcheck hands each property its inputs by value.
+#![allow(clippy::needless_pass_by_value)]
+
 use quickcheck::{Arbitrary, Gen, QuickCheck};
 use tinyssb::crypto::{Keypair, PublicKey};
 use tinyssb::feed::{author_chain20, author_plain48, reassemble, Authored, ChainCursor, ChainError};

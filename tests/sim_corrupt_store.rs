@@ -4,39 +4,25 @@
 //! ever sees the damage.
 mod sim;
 
-use sim::{contents, converged, populated_store, seed, LinkSpec, Sim};
+use sim::{contents, converged, copy_altered, populated_store, seed, LinkSpec, Sim};
 use tinyssb::node::{Config, Event};
 use tinyssb::store::mem::MemStore;
 use tinyssb::store::Store;
 use tinyssb::time::Duration;
-use tinyssb::wire::entry::Entry;
 use tinyssb::Seq;
 
 /// A copy of `master` in which entry `bad` of the first feed has one flipped signature bit, as a
 /// bad disk would leave it (the store's own bookkeeping, its frontier, is intact).
 fn damaged(master: &mut MemStore, bad: u32) -> MemStore {
-    let mut out = MemStore::default();
-    for (i, (fid, entries, _)) in contents(master).into_iter().enumerate() {
-        out.add_feed(fid).expect("add");
-        let mut prev = fid.genesis_prev();
-        for (s, raw) in (1..).zip(entries) {
-            let seq = Seq(s);
-            let e = Entry(raw);
-            let id = e.msg_id(&fid, seq, &prev);
-            let mut stored = e;
-            if i == 0 && s == bad {
-                stored.0[100] ^= 0x10;
+    copy_altered(
+        master,
+        |_| Some(u32::MAX),
+        |i, seq, e| {
+            if i == 0 && seq == bad {
+                e.0[100] ^= 0x10;
             }
-            out.append_entry(&fid, &stored, id).expect("append");
-            let mut nr = 0;
-            while let Ok(Some(c)) = master.read_chunk(&fid, seq, nr) {
-                out.write_chunk(&fid, seq, nr, &c).expect("chunk");
-                nr += 1;
-            }
-            prev = id;
-        }
-    }
-    out
+        },
+    )
 }
 
 #[test]

@@ -60,11 +60,8 @@ fn no_fake_in_store(sim: &Sim, nodes: &[usize], fakes: &[FeedId]) {
     }
 }
 
-/// 90 fakes: the set does not fill, the fakes spread as unconfirmed ids, and a new honest feed
-/// and a newcomer's feeds still replicate; after the ttl the fakes are gone everywhere.
-#[test]
-fn fake_id_flood_below_the_cap_does_not_stop_replication() {
-    let seed = seed(21);
+/// A holds 3 feeds, B has synced them; `mb` is an attacker's link into B (its node never runs).
+fn synced_pair_with_attacker(seed: u64) -> (Sim, usize, usize, usize) {
     let mut sim = Sim::new(seed);
     let full = populated_store(&mut sim.rng, 0, 3, 10, 30, 400);
     let a = sim.add_node(config(), full);
@@ -74,6 +71,15 @@ fn fake_id_flood_below_the_cap_does_not_stop_replication() {
     let mb = sim.link(m, b, LinkSpec::reliable(5));
     let _ = sim.stop(m);
     sim.run_until(Duration::from_secs(60), |s| converged(s, &[a, b])).expect("initial sync");
+    (sim, a, b, mb)
+}
+
+/// 90 fakes: the set does not fill, the fakes spread as unconfirmed ids, and a new honest feed
+/// and a newcomer's feeds still replicate; after the ttl the fakes are gone everywhere.
+#[test]
+fn fake_id_flood_below_the_cap_does_not_stop_replication() {
+    let seed = seed(21);
+    let (mut sim, a, b, mb) = synced_pair_with_attacker(seed);
 
     let mut rng = sim::Rng::new(seed ^ 0xf00d);
     let ids = fakes(&mut rng, 90);
@@ -121,15 +127,7 @@ fn fake_id_flood_below_the_cap_does_not_stop_replication() {
 #[test]
 fn fake_id_flood_beyond_the_cap_is_evicted_and_does_not_lock_the_set() {
     let seed = seed(22);
-    let mut sim = Sim::new(seed);
-    let full = populated_store(&mut sim.rng, 0, 3, 10, 30, 400);
-    let a = sim.add_node(config(), full);
-    let b = sim.add_node(config(), MemStore::default());
-    sim.link(a, b, LinkSpec::reliable(5));
-    let m = sim.add_node(config(), MemStore::default());
-    let mb = sim.link(m, b, LinkSpec::reliable(5));
-    let _ = sim.stop(m);
-    sim.run_until(Duration::from_secs(60), |s| converged(s, &[a, b])).expect("initial sync");
+    let (mut sim, a, b, mb) = synced_pair_with_attacker(seed);
 
     let mut rng = sim::Rng::new(seed ^ 0xbeef);
     let ids = fakes(&mut rng, 150);

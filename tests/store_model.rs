@@ -1,5 +1,5 @@
-//! Model test: random operation sequences give the same observable results on FsStore and
-//! MemStore, including across clean reopens and crashes (a store that is never dropped).
+//! Model test: random operation sequences give the same observable results on `FsStore` and
+//! `MemStore`, including across clean reopens and crashes (a store that is never dropped).
 
 mod store_util;
 
@@ -46,7 +46,11 @@ fn kind(r: Result<(), StoreError>) -> Result<(), &'static str> {
         StoreError::UnknownFeed => "unknown",
         StoreError::OutOfOrder => "order",
         StoreError::LogFull => "full",
-        StoreError::Io(_) | StoreError::Corrupt(_) | StoreError::Locked { .. } | StoreError::ReadOnly => "io",
+        StoreError::Io(_)
+        | StoreError::Corrupt(_)
+        | StoreError::Locked { .. }
+        | StoreError::ReadOnly
+        | StoreError::Tombstoned => "io",
     })
 }
 

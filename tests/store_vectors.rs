@@ -1,4 +1,4 @@
-//! FsStore against the reference's files: the sample data directory and feed.json's log.
+//! `FsStore` against the reference's files: the sample data directory and feed.json's log.
 
 mod store_util;
 

@@ -311,12 +311,8 @@ quickcheck! {
 }
 
 #[test]
-fn poll_round_runs_every_15_seconds() {
-    use tinyssb::time::{Duration, Instant};
+fn a_round_claims_the_whole_set() {
     let mut g = set_of(&keys_from(1, 3));
-    assert_eq!(g.next_round(), None);
-    assert_eq!(g.poll_round(Instant(1000)).len(), 1);
-    assert_eq!(g.next_round(), Some(Instant(1000) + Duration::from_secs(15)));
-    assert!(g.poll_round(Instant(15_999)).is_empty());
-    assert_eq!(g.poll_round(Instant(16_000)).len(), 1);
+    let full = g.full_claim().map(tinyssb::wire::goset::GosetMsg::Claim);
+    assert_eq!(g.round().first(), full.as_ref());
 }

@@ -17,9 +17,11 @@ use std::time::Instant;
 use mio::event::Event;
 use mio::{Registry, Token};
 
-/// Largest packet a face accepts or emits. tinySSB packets are at most 120
-/// bytes; a little slack tolerates peers that append trailers of their own.
-pub const MAX_PACKET: usize = 128;
+/// Default limit on the packets a face accepts or emits, counted after any CRC trailer is
+/// removed. Deliberately looser than the protocol's [`tinyssb::wire::MAX_PACKET`] (120): the
+/// slack tolerates peers that append a few bytes of their own, and the engine, not the face,
+/// drops what is not a valid tinySSB packet (counted, without closing the connection).
+pub const MAX_FACE_PACKET: usize = 128;
 
 /// Number of mio tokens reserved for each face (face `i` owns
 /// `i * TOKENS_PER_FACE .. (i + 1) * TOKENS_PER_FACE`).
@@ -64,7 +66,7 @@ pub enum FaceEvent {
     Up(PeerId),
     /// A neighbour went away; its id is never used again.
     Down(PeerId),
-    /// A packet (at most [`MAX_PACKET`] bytes, trailers removed) arrived from a neighbour.
+    /// A packet (at most [`MAX_FACE_PACKET`] bytes, trailers removed) arrived from a neighbour.
     Packet(PeerId, Vec<u8>),
     /// This many bytes of packets given to [`Face::send`] for a neighbour were written to the
     /// operating system (trailers and framing not counted): the engine may send more.

@@ -9,7 +9,7 @@ use mio::event::{Event, Source};
 use mio::{Interest, Registry};
 
 use crate::crc;
-use crate::face::{self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, MAX_PACKET};
+use crate::face::{self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, MAX_FACE_PACKET};
 use crate::serial::SerialPort;
 
 /// Frame delimiter.
@@ -127,7 +127,7 @@ pub struct KissConfig {
 
 impl Default for KissConfig {
     fn default() -> Self {
-        KissConfig { crc: false, max_packet: MAX_PACKET, max_out_bytes: 16 * 1024 }
+        KissConfig { crc: false, max_packet: MAX_FACE_PACKET, max_out_bytes: 16 * 1024 }
     }
 }
 

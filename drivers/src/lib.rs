@@ -5,6 +5,8 @@
 //! device ([`kiss`], [`serial`]).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// As in the core: a silent truncating cast in framing or digests is a bug.
+#![warn(clippy::cast_possible_truncation)]
 
 pub mod cli;
 pub mod crc;

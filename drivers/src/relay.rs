@@ -3,8 +3,9 @@
 //!
 //! Each turn: wait for readiness (at most until the engine's or a face's next deadline), hand
 //! every face event to the engine, run due timers, move the engine's transmits into the faces,
-//! flush the faces once (batched writes), then log the engine's events. The store is synced at
-//! least once a second and on shutdown.
+//! flush the faces once (batched writes), then log the engine's events. The store is synced
+//! (group commit) as soon as a burst settles (no readiness for 10 ms), at least once a second
+//! under steady load, and on shutdown.
 //!
 //! With `verify_threads` above zero, signature checks run on a [`VerifyPool`]: the loop pumps the
 //! engine's verification jobs to it right after the inputs of a turn and takes verdicts back
@@ -67,6 +68,17 @@ pub struct RelayConfig {
     pub max_queue_total: usize,
     /// Threads that check signatures beside the loop; 0 checks them in the loop itself.
     pub verify_threads: usize,
+    /// Feeds with no new entry for this long are dropped (tombstoned); `None`: never.
+    pub expire_after: Option<Duration>,
+}
+
+/// A burst counts as settled when no readiness event came for this long; then the store syncs.
+const SETTLED: Duration = Duration::from_millis(10);
+
+/// Entries and chunks stored so far: when it changes, the store has something to sync.
+fn stored_count(node: &Node<FsStore>) -> u64 {
+    let st = node.stats();
+    st.entries_in + st.chunks_in
 }
 
 /// Rounds of transmit-and-flush per loop turn before readiness is polled again.
@@ -103,7 +115,7 @@ fn build_faces(cfg: &RelayConfig) -> io::Result<Vec<Slot>> {
     };
     if let Some(addr) = cfg.listen {
         let face = WsServer::bind(slots.len(), addr, ws)
-            .map_err(|e| context(e, format!("websocket server: cannot listen on {addr}")))?;
+            .map_err(|e| context(&e, &format!("websocket server: cannot listen on {addr}")))?;
         slots.push(Slot {
             face: Box::new(face),
             kind: FaceKind::Reliable,
@@ -122,7 +134,7 @@ fn build_faces(cfg: &RelayConfig) -> io::Result<Vec<Slot>> {
     for (bind, peer) in &cfg.udp {
         let face =
             UdpFace::unicast(slots.len(), *bind, *peer, UdpConfig { crc: false, ..UdpConfig::default() })
-                .map_err(|e| context(e, format!("udp: cannot bind {bind}")))?;
+                .map_err(|e| context(&e, &format!("udp: cannot bind {bind}")))?;
         slots.push(Slot {
             face: Box::new(face),
             kind: FaceKind::Broadcast,
@@ -131,7 +143,7 @@ fn build_faces(cfg: &RelayConfig) -> io::Result<Vec<Slot>> {
     }
     for group in &cfg.multicast {
         let face = UdpFace::multicast(slots.len(), *group, Ipv4Addr::UNSPECIFIED, UdpConfig::default())
-            .map_err(|e| context(e, format!("udp multicast: cannot join {group}")))?;
+            .map_err(|e| context(&e, &format!("udp multicast: cannot join {group}")))?;
         slots.push(Slot {
             face: Box::new(face),
             kind: FaceKind::Broadcast,
@@ -140,7 +152,7 @@ fn build_faces(cfg: &RelayConfig) -> io::Result<Vec<Slot>> {
     }
     for (path, baud) in &cfg.kiss {
         let port = SerialPort::open(path, *baud).map_err(|e| {
-            context(e, format!("kiss: cannot open serial device {} at {baud} baud", path.display()))
+            context(&e, &format!("kiss: cannot open serial device {} at {baud} baud", path.display()))
         })?;
         let face = KissFace::new(port, slots.len(), KissConfig::default());
         slots.push(Slot {
@@ -153,7 +165,7 @@ fn build_faces(cfg: &RelayConfig) -> io::Result<Vec<Slot>> {
 }
 
 /// `e` with `what` failed in front of its own message, keeping its kind.
-fn context(e: io::Error, what: String) -> io::Error {
+fn context(e: &io::Error, what: &str) -> io::Error {
     io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
@@ -169,7 +181,7 @@ fn open_store(cfg: &RelayConfig) -> io::Result<FsStore> {
         if !data.is_dir() {
             // Creating it failed: there is nothing to remove, and nothing to call read-only.
             if let StoreError::Io(e) = e {
-                return context(e, format!("cannot create data directory {}", data.display()));
+                return context(&e, &format!("cannot create data directory {}", data.display()));
             }
             return store_error(data, e);
         }
@@ -203,6 +215,18 @@ fn store_error(data: &Path, e: StoreError) -> io::Error {
     }
 }
 
+/// Tells the engine how long each feed has been without a new entry, from `log.bin`'s
+/// modification time, so that `expire_after` counts from the last entry, not from the start.
+fn seed_idle_times(node: &mut Node<FsStore>, now: tinyssb::time::Instant) {
+    let wall = std::time::SystemTime::now();
+    let times: Vec<_> = node.goset().keys().iter().map(|f| (*f, node.store().log_modified(f))).collect();
+    for (fid, modified) in times {
+        if let Some(idle) = modified.and_then(|m| wall.duration_since(m).ok()) {
+            node.set_feed_idle(now, &fid, idle.into());
+        }
+    }
+}
+
 /// The role as the command line spells it.
 fn role_name(role: Role) -> &'static str {
     match role {
@@ -231,13 +255,17 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
         admission: cfg.admission.clone(),
         max_queued_per_face: cfg.max_queue_per_conn,
         max_queued_total: cfg.max_queue_total,
+        expire_after: cfg.expire_after.map(Into::into),
         external_verify: cfg.verify_threads > 0,
         ..NodeConfig::default()
     };
     let mut node = Node::new(node_cfg, store, clock());
+    if cfg.expire_after.is_some() {
+        seed_idle_times(&mut node, clock());
+    }
     let mut pool = match cfg.verify_threads {
         0 => None,
-        n => Some(VerifyPool::new(n, poll.registry()).map_err(|e| context(e, "signature workers".into()))?),
+        n => Some(VerifyPool::new(n, poll.registry()).map_err(|e| context(&e, "signature workers"))?),
     };
     log::info!(
         "spub-mio {}: data {}, role {}, {} feeds",
@@ -247,7 +275,7 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
         node.goset().len()
     );
     for (index, s) in slots.iter_mut().enumerate() {
-        s.face.register(poll.registry()).map_err(|e| context(e, format!("{}: cannot register", s.name)))?;
+        s.face.register(poll.registry()).map_err(|e| context(&e, &format!("{}: cannot register", s.name)))?;
         log::info!("face {index}: {}", s.name);
     }
 
@@ -260,13 +288,19 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
     let mut face_events: Vec<FaceEvent> = Vec::new();
     let mut peers = Peers::default();
     let mut totals = Totals::new(&mut node);
-    let mut last_sync = Instant::now();
+    // Group commit: what was stored since the last sync becomes durable (log fsynced, frontier
+    // files replaced) as soon as a burst settles, and at least once a second under steady load.
+    let mut stored = stored_count(&node);
+    let mut unsynced_since: Option<Instant> = None;
     let mut last_summary = Instant::now();
     // Set when the last turn stopped moving output before it was done: poll without sleeping.
     let mut spin = false;
     while !stop.load(Ordering::Relaxed) {
         // How long to sleep: until the engine's deadline, a face's deadline, or a second.
         let mut wait = if spin { Duration::ZERO } else { Duration::from_secs(1) };
+        if unsynced_since.is_some() {
+            wait = wait.min(SETTLED);
+        }
         if let Some(t) = node.poll_timeout() {
             wait = wait.min(Duration::from_millis(t.0.saturating_sub(clock().0)));
         }
@@ -281,6 +315,7 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
                 return Err(e);
             }
         }
+        let settled = events.is_empty();
         for ev in events.iter() {
             let index = face_of(ev.token());
             if let Some(s) = slots.get_mut(index) {
@@ -335,11 +370,16 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
         while let Some(event) = node.poll_event() {
             log_event(&event, &peers);
         }
-        if last_sync.elapsed() >= Duration::from_secs(1) {
+        let now_stored = stored_count(&node);
+        if now_stored != stored {
+            stored = now_stored;
+            unsynced_since.get_or_insert_with(Instant::now);
+        }
+        if unsynced_since.is_some_and(|t| settled || t.elapsed() >= Duration::from_secs(1)) {
             if let Err(e) = node.store_mut().sync() {
                 log::error!("data directory {}: sync failed: {e}", cfg.data.display());
             }
-            last_sync = Instant::now();
+            unsynced_since = None;
         }
         if last_status.elapsed() >= Duration::from_secs(1) {
             publish_status(&mut status, &node, &mut slots);
@@ -485,6 +525,12 @@ fn log_event(event: &Event, peers: &Peers) {
             None => log::warn!("feed {fid}: stored entry {from} failed its check; refetching from there"),
         },
         Event::FeedForgotten(fid) => log::debug!("unconfirmed feed id {fid} left the GOset"),
+        Event::FeedDropped { fid, kept, idle } => {
+            let why =
+                idle.map_or(String::new(), |d| format!(" after {} without a new entry", human(d.into())));
+            let kept = kept.as_ref().map_or(String::new(), |p| format!(", data kept in {}", p.display()));
+            log::info!("feed {fid} dropped{why} (tombstoned{kept})")
+        }
         Event::Refused { face, fid, reason } => match reason {
             // Ids arrive in GOset packets anyone can send: not worth more than a debug line.
             DropReason::Denied | DropReason::NotAllowed => {
@@ -615,6 +661,7 @@ mod tests {
             max_queue_per_conn: 1 << 18,
             max_queue_total: 1 << 26,
             verify_threads: 0,
+            expire_after: None,
         };
         let Err(e) = open_store(&cfg) else { panic!("a data directory below a file opened") };
         assert!(e.to_string().starts_with("cannot create data directory "), "{e}");

@@ -12,7 +12,7 @@ use mio::{Interest, Registry};
 use rustix::net::{sockopt, AddressFamily, SocketType};
 
 use crate::crc;
-use crate::face::{self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, MAX_PACKET};
+use crate::face::{self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, MAX_FACE_PACKET};
 
 /// The multicast group and port of the reference implementations.
 pub const DEFAULT_GROUP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(224, 1, 1, 1), 5000);
@@ -34,7 +34,7 @@ pub struct UdpConfig {
 
 impl Default for UdpConfig {
     fn default() -> Self {
-        UdpConfig { crc: true, max_packet: MAX_PACKET, max_queue: 256 }
+        UdpConfig { crc: true, max_packet: MAX_FACE_PACKET, max_queue: 256 }
     }
 }
 
@@ -71,7 +71,7 @@ impl UdpFace {
 
     /// A face that joins `group` on the interface with address `iface`
     /// (`0.0.0.0`: the kernel's choice), receives on the group's port (shared
-    /// with other processes via SO_REUSEADDR) and sends from its own socket.
+    /// with other processes via `SO_REUSEADDR`) and sends from its own socket.
     /// Multicast loopback is on, so pubs on one host hear each other; the
     /// face discards its own datagrams.
     pub fn multicast(

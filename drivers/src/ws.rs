@@ -1,12 +1,19 @@
 //! Websocket faces over mio and tungstenite, non-blocking throughout: a
-//! server accepting many clients ([`WsServer`]) and a client to one URL that
-//! reconnects with exponential backoff ([`WsClient`]). One binary message
+//! server accepting many clients ([`WsServer`]) and a client to one `ws://` or `wss://` URL
+//! that reconnects with exponential backoff ([`WsClient`]). One binary message
 //! carries one tinySSB packet; a text message, an oversized message or broken
 //! framing closes only the offending connection.
 //!
 //! The server also answers plain HTTP requests on the same port (status page, metrics, health;
 //! see [`crate::http`]): it peeks at each new connection's request head, leaves websocket upgrade
 //! requests to tungstenite, and answers any other request itself and closes the connection.
+//!
+//! A `wss://` client speaks TLS through rustls (with the *ring* crypto provider) inside the same
+//! non-blocking loop: the TLS handshake advances whenever the socket is ready, like the
+//! websocket handshake on top of it. Servers are trusted by the Mozilla root certificates built
+//! into the binary (`webpki-roots`), plus any roots given to [`WsClient::trust_roots`]; the
+//! system certificate store is not read. The server face has no TLS of its own: a reverse
+//! proxy terminates it (see the README).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io::{self, Read, Write};
@@ -26,8 +33,10 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
+pub use rustls::pki_types::CertificateDer;
+
 use crate::face::{
-    self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, PeerInfo, MAX_PACKET, PEER_ID_BITS,
+    self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, PeerInfo, MAX_FACE_PACKET, PEER_ID_BITS,
     TOKENS_PER_FACE,
 };
 use crate::http::{self, Sniffed};
@@ -75,7 +84,7 @@ pub struct WsConfig {
 impl Default for WsConfig {
     fn default() -> Self {
         WsConfig {
-            max_packet: MAX_PACKET,
+            max_packet: MAX_FACE_PACKET,
             max_message: 1024,
             max_write_buffer: 512 * 1024,
             read_buffer: 4 * 1024,
@@ -121,6 +130,9 @@ enum Close {
 
 fn classify(e: &tungstenite::Error) -> Close {
     match e {
+        // rustls reports a failed TLS handshake or a bad record through `Read`/`Write` as
+        // invalid data; a plain TCP socket never does.
+        tungstenite::Error::Io(io) if io.kind() == io::ErrorKind::InvalidData => Close::Protocol,
         tungstenite::Error::ConnectionClosed
         | tungstenite::Error::AlreadyClosed
         | tungstenite::Error::Io(_) => Close::Io,
@@ -132,12 +144,59 @@ fn is_would_block(e: &tungstenite::Error) -> bool {
     matches!(e, tungstenite::Error::Io(io) if face::would_block(io))
 }
 
+/// The byte stream under a websocket: the TCP socket itself, or (client only) TLS over it.
+///
+/// The TLS state (about 1 KiB) is boxed, so that plain connections, which are all of the
+/// server's, stay as small as they were without TLS (tungstenite's own `MaybeTlsStream` holds
+/// it inline and would make every server connection 1 KiB larger).
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    /// The socket, to (de)register it with the poller.
+    fn socket(&mut self) -> &mut TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(tls) => &mut tls.sock,
+        }
+    }
+}
+
+// A TLS stream over a non-blocking socket reports `WouldBlock` whenever the socket does and
+// the TLS layer has nothing buffered to return; the TLS handshake advances within these calls.
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(tls) => tls.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(tls) => tls.flush(),
+        }
+    }
+}
+
 /// Where a connection is in its life.
 enum Stage {
-    /// Client: TCP connect in progress.
-    Connecting(TcpStream, Box<Request>),
-    /// Client: websocket handshake in progress.
-    ClientHs(MidHandshake<ClientHandshake<TcpStream>>),
+    /// Client: TCP connect in progress; the TLS settings for a `wss://` URL.
+    Connecting(TcpStream, Box<Request>, Option<Arc<rustls::ClientConfig>>),
+    /// Client: TLS and websocket handshakes in progress.
+    ClientHs(MidHandshake<ClientHandshake<Stream>>),
     /// Server: waiting for the request head, which is peeked at (not consumed) to tell a
     /// websocket upgrade from a plain HTTP request.
     Sniff(TcpStream),
@@ -150,9 +209,9 @@ enum Stage {
     /// does not reset the connection before the client has read the answer.
     Linger(TcpStream, usize),
     /// Server: websocket handshake in progress.
-    ServerHs(MidHandshake<ServerHandshake<TcpStream, NoCallback>>),
+    ServerHs(MidHandshake<ServerHandshake<Stream, NoCallback>>),
     /// Exchanging messages.
-    Open(WebSocket<TcpStream>),
+    Open(WebSocket<Stream>),
     /// Transitional placeholder; a connection left here is dead.
     Gone,
 }
@@ -336,14 +395,14 @@ impl Conn {
     /// Returns whether the connection just became open.
     fn advance_handshake(&mut self, cfg: &WsConfig) -> Result<bool, Close> {
         let opened = match mem::replace(&mut self.stage, Stage::Gone) {
-            Stage::Connecting(stream, request) => {
+            Stage::Connecting(stream, request, tls) => {
                 if stream.take_error().map_err(|_| Close::Io)?.is_some() {
                     return Err(Close::Io);
                 }
                 match stream.peer_addr() {
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::NotConnected || face::would_block(&e) => {
-                        self.stage = Stage::Connecting(stream, request);
+                        self.stage = Stage::Connecting(stream, request, tls);
                         return Ok(false);
                     }
                     Err(_) => return Err(Close::Io),
@@ -351,13 +410,31 @@ impl Conn {
                 if let Err(e) = stream.set_nodelay(true) {
                     log::debug!("ws: set_nodelay: {e}");
                 }
+                // TLS for wss://: nothing is sent or read yet; the websocket handshake below
+                // drives the TLS handshake under it as far as the socket allows.
+                let stream = match tls {
+                    None => Stream::Plain(stream),
+                    Some(tls) => {
+                        let host = request.uri().host().unwrap_or_default();
+                        let host = host.trim_matches(|c| c == '[' || c == ']').to_string();
+                        let name = rustls::pki_types::ServerName::try_from(host).map_err(|e| {
+                            log::info!("ws client: no TLS server name in {}: {e}", request.uri());
+                            Close::Protocol
+                        })?;
+                        let conn = rustls::ClientConnection::new(tls, name).map_err(|e| {
+                            log::info!("ws client: TLS setup for {} failed: {e}", request.uri());
+                            Close::Protocol
+                        })?;
+                        Stream::Tls(Box::new(rustls::StreamOwned::new(conn, stream)))
+                    }
+                };
                 match tungstenite::client::client_with_config(*request, stream, Some(cfg.tungstenite())) {
                     Ok((ws, _)) => ws,
                     Err(HandshakeError::Interrupted(mid)) => {
                         self.stage = Stage::ClientHs(mid);
                         return Ok(false);
                     }
-                    Err(HandshakeError::Failure(e)) => return Err(classify(&e)),
+                    Err(HandshakeError::Failure(e)) => return Err(self.client_failed(&e)),
                 }
             }
             Stage::ClientHs(mid) => match mid.handshake() {
@@ -366,10 +443,10 @@ impl Conn {
                     self.stage = Stage::ClientHs(mid);
                     return Ok(false);
                 }
-                Err(HandshakeError::Failure(e)) => return Err(classify(&e)),
+                Err(HandshakeError::Failure(e)) => return Err(self.client_failed(&e)),
             },
             Stage::Upgrade(stream) => {
-                match tungstenite::accept_with_config(stream, Some(cfg.tungstenite())) {
+                match tungstenite::accept_with_config(Stream::Plain(stream), Some(cfg.tungstenite())) {
                     Ok(ws) => ws,
                     Err(HandshakeError::Interrupted(mid)) => {
                         self.stage = Stage::ServerHs(mid);
@@ -399,6 +476,18 @@ impl Conn {
         };
         self.stage = Stage::Open(opened);
         Ok(true)
+    }
+
+    /// Client: says why the TLS or websocket handshake failed (a certificate the client does not
+    /// trust, a server that is no websocket endpoint), which a reconnecting client would
+    /// otherwise repeat silently; it retries at most once a minute after a few failures.
+    fn client_failed(&self, e: &tungstenite::Error) -> Close {
+        let why = classify(e);
+        if why == Close::Protocol {
+            let to = self.addr.map_or_else(|| "?".to_string(), |a| a.to_string());
+            log::info!("ws client: handshake with {to} failed: {e}");
+        }
+        why
     }
 
     /// Reads until the socket would block or [`MAX_READ_PER_TURN`] messages were read; returns
@@ -455,7 +544,7 @@ impl Conn {
         if self.pending != self.writable_interest {
             let interest =
                 if self.pending { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-            registry.reregister(ws.get_mut(), self.token, interest).map_err(|_| Close::Io)?;
+            registry.reregister(ws.get_mut().socket(), self.token, interest).map_err(|_| Close::Io)?;
             self.writable_interest = self.pending;
         }
         Ok(())
@@ -496,14 +585,14 @@ impl Conn {
 
     fn deregister(&mut self, registry: &Registry) {
         let stream = match &mut self.stage {
-            Stage::Connecting(s, _)
+            Stage::Connecting(s, ..)
             | Stage::Sniff(s)
             | Stage::Upgrade(s)
             | Stage::HttpReply(s, ..)
             | Stage::Linger(s, _) => s,
-            Stage::ClientHs(mid) => mid.get_mut().get_mut(),
-            Stage::ServerHs(mid) => mid.get_mut().get_mut(),
-            Stage::Open(ws) => ws.get_mut(),
+            Stage::ClientHs(mid) => mid.get_mut().get_mut().socket(),
+            Stage::ServerHs(mid) => mid.get_mut().get_mut().socket(),
+            Stage::Open(ws) => ws.get_mut().socket(),
             Stage::Gone => return,
         };
         // Closing the socket removes it from the poller anyway.
@@ -982,14 +1071,43 @@ impl Default for Backoff {
     }
 }
 
-/// Error from [`WsClient::new`]: the URL is not a usable `ws://` URL.
+/// Error from [`WsClient::new`]: the URL is not a usable `ws://` or `wss://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadUrl(pub String);
 
 impl std::fmt::Display for BadUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "not a ws:// URL: {}", self.0)
+        write!(f, "not a ws:// or wss:// URL: {}", self.0)
     }
+}
+
+/// Error from [`WsClient::trust_roots`]: a certificate that cannot serve as a trust anchor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRoot(pub String);
+
+impl std::fmt::Display for BadRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unusable root certificate: {}", self.0)
+    }
+}
+
+impl std::error::Error for BadRoot {}
+
+/// TLS settings of a client: the *ring* provider, TLS 1.2 and 1.3, and as trust anchors the
+/// built-in Mozilla roots plus `extra`.
+fn tls_config(extra: &[CertificateDer<'static>]) -> Result<Arc<rustls::ClientConfig>, BadRoot> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in extra {
+        roots.add(cert.clone()).map_err(|e| BadRoot(e.to_string()))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| BadRoot(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
 }
 
 impl std::error::Error for BadUrl {}
@@ -997,13 +1115,14 @@ impl std::error::Error for BadUrl {}
 /// Token of the client's connection within its face range.
 const CLIENT_CONN: usize = 1;
 
-/// A websocket client face: one connection to one `ws://host:port/path` URL,
-/// re-established with backoff after failures (the main loop calls
-/// [`Face::on_deadline`] at [`Face::next_deadline`]).
+/// A websocket client face: one connection to one `ws://host:port/path` or
+/// `wss://host:port/path` URL, re-established with backoff after failures (the main loop
+/// calls [`Face::on_deadline`] at [`Face::next_deadline`]).
 pub struct WsClient {
     index: usize,
     cfg: WsConfig,
     url: String,
+    tls: Arc<rustls::ClientConfig>,
     backoff: Backoff,
     delay: Duration,
     conn: Option<Conn>,
@@ -1020,13 +1139,14 @@ impl WsClient {
     /// [`Face::register`], which starts the first connection attempt.
     pub fn new(index: usize, url: &str, cfg: WsConfig, backoff: Backoff) -> Result<WsClient, BadUrl> {
         let req = url.into_client_request().map_err(|_| BadUrl(url.to_string()))?;
-        if req.uri().scheme_str() != Some("ws") || req.uri().host().is_none() {
+        if !matches!(req.uri().scheme_str(), Some("ws" | "wss")) || req.uri().host().is_none() {
             return Err(BadUrl(url.to_string()));
         }
         Ok(WsClient {
             index,
             cfg,
             url: url.to_string(),
+            tls: tls_config(&[]).map_err(|e| BadUrl(format!("{url} ({e})")))?,
             backoff,
             delay: backoff.initial,
             conn: None,
@@ -1036,6 +1156,13 @@ impl WsClient {
             serial: 0,
             stats: FaceStats::default(),
         })
+    }
+
+    /// Trusts `roots` (DER certificates) for `wss://`, besides the built-in Mozilla roots: for
+    /// a pub with a private or self-signed certificate. Applies from the next connection on.
+    pub fn trust_roots(&mut self, roots: &[CertificateDer<'static>]) -> Result<(), BadRoot> {
+        self.tls = tls_config(roots)?;
+        Ok(())
     }
 
     /// The connection's state.
@@ -1055,7 +1182,9 @@ impl WsClient {
     fn connect(&mut self, registry: &Registry) -> io::Result<()> {
         let req = self.url.as_str().into_client_request().map_err(io::Error::other)?;
         let host = req.uri().host().unwrap_or_default().trim_matches(|c| c == '[' || c == ']').to_string();
-        let port = req.uri().port_u16().unwrap_or(80);
+        let secure = req.uri().scheme_str() == Some("wss");
+        let port = req.uri().port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let tls = secure.then(|| Arc::clone(&self.tls));
         let addr = (host.as_str(), port)
             .to_socket_addrs()?
             .next()
@@ -1067,7 +1196,7 @@ impl WsClient {
         self.conn = Some(Conn {
             peer: PeerId(self.serial),
             token,
-            stage: Stage::Connecting(stream, Box::new(req)),
+            stage: Stage::Connecting(stream, Box::new(req), tls),
             writable_interest: true,
             pending: false,
             backlog: Backlog::default(),

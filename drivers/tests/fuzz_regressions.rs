@@ -1,6 +1,6 @@
 //! Inputs that once crashed a fuzz target (fuzz/), replayed byte for byte through the same
 //! steps as the target, so that the normal test suite keeps them fixed. Each lives in
-//! tests/fuzz_inputs/<target>/; `fuzz/run-all` also starts the fuzzers from them.
+//! `tests/fuzz_inputs/<target>/`; `fuzz/run-all` also starts the fuzzers from them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -10,20 +10,47 @@ use procs::{
     PATIENCE, SPUB,
 };
 
-#[test]
-fn pub_to_pub_replicates_byte_identical_and_stops_cleanly() {
+/// Pub A serving a copy of the sample data directory, and an empty pub B connected to it.
+fn sample_pair() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf, Pub, Pub) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
     copy_dir(&vectors(), &a);
     let port = free_port();
     let server = Pub::spawn(&a, &["--bind", "127.0.0.1", &port.to_string()]);
     let client = Pub::spawn(&b, &[&format!("ws://127.0.0.1:{port}")]);
+    (tmp, a, b, server, client)
+}
+
+#[test]
+fn pub_to_pub_replicates_byte_identical_and_stops_cleanly() {
+    let (_tmp, a, b, server, client) = sample_pair();
     let started = Instant::now();
     assert!(wait_until(PATIENCE, || same_logs(&a, &b)), "B did not catch up with A");
     println!("replicated the sample data directory in {:?}", started.elapsed());
     assert!(client.stop(), "client did not exit 0 on SIGTERM");
     assert!(server.stop(), "server did not exit 0 on SIGTERM");
     assert_same_dirs(&a, &b);
+}
+
+#[test]
+fn a_finished_sync_reaches_the_frontier_files_by_group_commit() {
+    let (_tmp, a, b, server, client) = sample_pair();
+    assert!(wait_until(PATIENCE, || same_logs(&a, &b)), "B did not catch up with A");
+    let logs_done = Instant::now();
+    // frontier.bin (what readers of the directory trust) follows by group commit.
+    let same_frontiers = || {
+        feeds(&a) == feeds(&b)
+            && feeds(&a).iter().all(|f| {
+                std::fs::read(a.join(f).join("frontier.bin")).ok()
+                    == std::fs::read(b.join(f).join("frontier.bin")).ok()
+            })
+    };
+    assert!(wait_until(Duration::from_secs(5), same_frontiers), "frontiers never caught up");
+    let lag = logs_done.elapsed();
+    println!("frontier.bin durable {lag:?} after the logs were complete");
+    assert!(lag < Duration::from_millis(250), "group commit took {lag:?}");
+    assert!(client.stop());
+    assert!(server.stop());
 }
 
 #[test]

@@ -179,8 +179,25 @@ fn feed_publish_and_read_back_byte_identical() {
     assert_eq!(text.lines().count(), 1);
 }
 
+/// Appends `content` as a chain20 entry to the feed of the key with `seed`, as another client would.
+fn append_foreign(data: &Path, seed: u8, content: &[u8]) {
+    use tinyssb::store::fs::{FsConfig, FsStore};
+    use tinyssb::store::Store;
+    let key = tinyssb::crypto::Keypair::from_seed(&[seed; 32]);
+    let mut store = FsStore::open(data, FsConfig::default()).unwrap();
+    store.add_feed(key.feed_id()).unwrap();
+    let at = store.frontier(&key.feed_id()).unwrap();
+    let a = tinyssb::feed::author_chain20(&key, &at, content).unwrap();
+    store.append_entry(&key.feed_id(), &a.entry, a.msg_id).unwrap();
+    for (nr, chunk) in (0u32..).zip(&a.chunks) {
+        store.write_chunk(&key.feed_id(), a.frontier.seq, nr, chunk).unwrap();
+    }
+    store.sync().unwrap();
+}
+
 #[test]
 fn chat_post_then_list() {
+    use tinyssb_drivers::inspect;
     let tmp = tempfile::tempdir().unwrap();
     let key = tmp.path().join("key.json");
     let data = tmp.path().join("data");
@@ -189,8 +206,44 @@ fn chat_post_then_list() {
     ok(FEED, &["chat", "post", "-d", d, "-k", k, "hello from the tests"]);
     let list = ok(FEED, &["chat", "list", "-d", d]);
     assert!(list.contains(&format!("  {}  hello from the tests", &fid[..8])), "{list}");
+    // The app's five-element form; the first post of a chat follows nothing.
     let read = ok(FEED, &["read", "-d", d, &fid]);
-    assert!(read.starts_with("1 chain20 bipf: [\"TAV\", \"hello from the tests\", null, "), "{read}");
+    assert!(read.starts_with("1 chain20 bipf: [\"TAV\", [], \"hello from the tests\", null, "), "{read}");
+
+    // Posts of other clients: simplechat's four-element form (hand-built BIPF of
+    // ["TAV", "old style", null, 1600000000]) and an app voice post without text.
+    // Body 4+10+1+5 = 20 bytes: tag 20 << 3 | 4 = 164 = a401; 1600000000 = 0x5f5e1000.
+    let simple = tinyssb::ids::from_hex("a40118544156486f6c64207374796c65062200105e5f").unwrap();
+    append_foreign(&data, 9, &simple);
+    append_foreign(&data, 9, &inspect::tav_encode(&[], None, Some(&[7; 300]), 1_600_000_100));
+
+    // A reply follows every post nobody has followed yet: ours and the two foreign chat posts.
+    ok(FEED, &["chat", "post", "-d", d, "-k", k, "second"]);
+    let mut store = inspect::open_existing(&data).unwrap();
+    let msgs = inspect::tav_messages(&mut store).unwrap();
+    assert_eq!(msgs.len(), 4, "{msgs:?}");
+    let reply = msgs.iter().find(|m| m.body.text.as_deref() == Some("second")).unwrap();
+    let mut others: Vec<&str> = msgs
+        .iter()
+        .filter(|m| m.seq != reply.seq || m.author != reply.author)
+        .map(|m| m.msg_ref.as_str())
+        .collect();
+    let mut tips: Vec<&str> = reply.body.tips.iter().map(String::as_str).collect();
+    others.sort_unstable();
+    tips.sort_unstable();
+    assert_eq!(tips, others);
+    assert!(reply.body.tips.iter().all(|t| t.len() == 28 && t.ends_with('=')), "{:?}", reply.body.tips);
+    assert_eq!(inspect::chat_tips(&msgs), std::slice::from_ref(&reply.msg_ref));
+
+    let list = ok(FEED, &["chat", "list", "-d", d]);
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 4, "{list}");
+    assert!(lines[0].starts_with("2020-09-13 12:26:40 UTC  ") && lines[0].ends_with("  old style"), "{list}");
+    assert!(lines[1].ends_with("  [voice, 300 bytes]"), "{list}");
+    assert!(lines[3].ends_with(&format!("  {}  second", &fid[..8])), "{list}");
+    let shown = ok(FRONTIER, &["-d", d]);
+    assert!(shown.contains("bipf: [\"TAV\", [], null, [voice, 300 bytes], 1600000100]"), "{shown}");
+    assert!(shown.contains("bipf: [\"TAV\", \"old style\", null, 1600000000]"), "{shown}");
 }
 
 #[test]

@@ -3,11 +3,14 @@ mod common;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{packets, Harness};
 use tinyssb_drivers::face::{Dest, Face, FaceEvent, PeerId, PEER_ID_BITS};
-use tinyssb_drivers::ws::{raise_fd_limit, Backoff, ClientState, WsClient, WsConfig, WsServer};
+use tinyssb_drivers::ws::{
+    raise_fd_limit, Backoff, CertificateDer, ClientState, WsClient, WsConfig, WsServer,
+};
 use tungstenite::Message;
 
 fn any_port() -> SocketAddr {
@@ -641,4 +644,104 @@ fn faces_name_their_peers_by_socket_address() {
     let seen = server.peer_addr(sp).expect("the server knows its client's address");
     assert!(seen.starts_with("127.0.0.1:") && seen != addr.to_string(), "{seen}");
     assert_eq!(server.peer_addr(PeerId(sp.0 + 99)), None);
+}
+
+/// A blocking TLS websocket echo server on 127.0.0.1 with a certificate for 127.0.0.1 made
+/// up for this run (self-signed, so no public root vouches for it). Returns its address and
+/// the certificate. Every binary message is sent back; the server lives until the process ends.
+fn tls_echo_server() -> (SocketAddr, CertificateDer<'static>) {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let cert = made.cert.der().clone();
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(made.signing_key.serialize_der());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key.into())
+        .unwrap();
+    let cfg = Arc::new(cfg);
+    let listener = std::net::TcpListener::bind(any_port()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for sock in listener.incoming().flatten() {
+            let cfg = Arc::clone(&cfg);
+            std::thread::spawn(move || {
+                let Ok(conn) = rustls::ServerConnection::new(cfg) else { return };
+                let Ok(mut ws) = tungstenite::accept(rustls::StreamOwned::new(conn, sock)) else { return };
+                while let Ok(m) = ws.read() {
+                    if m.is_binary() && ws.send(m).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, cert)
+}
+
+#[test]
+fn wss_client_exchanges_packets_with_a_tls_server_it_trusts() {
+    let (addr, cert) = tls_echo_server();
+    let url = format!("wss://{addr}/tinyssb");
+    let backoff = Backoff { initial: Duration::from_millis(50), max: Duration::from_millis(200) };
+    // Trusting only the built-in public roots, this client must refuse the server.
+    let mut stranger = WsClient::new(0, &url, WsConfig::default(), backoff).unwrap();
+    let mut client = WsClient::new(1, &url, WsConfig::default(), backoff).unwrap();
+    client.trust_roots(&[cert]).unwrap();
+    let mut h = Harness::new();
+    stranger.register(h.poll.registry()).unwrap();
+    client.register(h.poll.registry()).unwrap();
+    let mut evs =
+        h.run_until(&mut [&mut stranger, &mut client], Duration::from_secs(10), |evs| ups(evs, 1) == 1);
+    assert_eq!(client.state(), ClientState::Open);
+
+    // Packets of every size, more than fit in one TLS record, all echoed in order.
+    let sent: Vec<Vec<u8>> = (0..200u32).map(|i| vec![i as u8; 1 + (i as usize * 7) % 120]).collect();
+    for p in &sent {
+        client.send(Dest::All, p);
+    }
+    evs.extend(h.run_until(&mut [&mut stranger, &mut client], Duration::from_secs(10), |evs| {
+        packets(evs, 1).len() == sent.len()
+    }));
+    assert_eq!(packets(&evs, 1), sent);
+    assert_eq!(downs(&evs, 1), 0);
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stranger.stats().closed_protocol == 0 && Instant::now() < deadline {
+        evs.extend(h.turn(&mut [&mut stranger, &mut client]));
+    }
+    assert!(stranger.stats().closed_protocol >= 1, "{:?}", stranger.stats());
+    assert_eq!(ups(&evs, 0), 0);
+    assert_ne!(stranger.state(), ClientState::Open);
+}
+
+#[test]
+fn client_urls_are_ws_or_wss() {
+    let new = |url: &str| WsClient::new(0, url, WsConfig::default(), Backoff::default()).map(|_| ());
+    assert_eq!(new("ws://127.0.0.1:8080/"), Ok(()));
+    assert_eq!(new("wss://pub.example.org/"), Ok(()));
+    assert!(new("http://127.0.0.1:8080/").is_err());
+    assert!(new("wss:///nohost").is_err());
+}
+
+#[test]
+fn wss_client_against_a_plain_server_fails_and_retries_without_hanging() {
+    let mut server = WsServer::bind(0, any_port(), WsConfig::default()).unwrap();
+    let url = format!("wss://{}/", server.local_addr().unwrap());
+    let backoff = Backoff { initial: Duration::from_millis(20), max: Duration::from_millis(80) };
+    let mut client = WsClient::new(1, &url, WsConfig::default(), backoff).unwrap();
+    let mut h = Harness::new();
+    server.register(h.poll.registry()).unwrap();
+    client.register(h.poll.registry()).unwrap();
+    let mut evs = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let failures = |c: &WsClient| c.stats().closed_io + c.stats().closed_protocol;
+    while failures(&client) < 3 && Instant::now() < deadline {
+        evs.extend(h.turn(&mut [&mut server, &mut client]));
+    }
+    // The server takes the TLS hello for a broken HTTP request; the client sees no websocket.
+    assert!(failures(&client) >= 3, "{:?}", client.stats());
+    assert!(server.stats().closed_protocol >= 1, "{:?}", server.stats());
+    assert_eq!(ups(&evs, 0) + ups(&evs, 1), 0);
 }

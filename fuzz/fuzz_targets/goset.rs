@@ -8,30 +8,13 @@ use std::collections::VecDeque;
 use libfuzzer_sys::fuzz_target;
 use tinyssb::goset::{Config, GoSet, MAX_CAP};
 use tinyssb::ids::FeedId;
-use tinyssb::time::{Duration, Instant};
+use tinyssb::time::Instant;
 use tinyssb::wire::goset::{Claim, GosetMsg, CLAIM_LEN};
 use tinyssb::wire::MAX_PACKET;
 
-/// Reads the input front to back; missing bytes read as zeros.
-struct Input<'a>(&'a [u8]);
-
-impl Input<'_> {
-    fn byte(&mut self) -> u8 {
-        let (&b, rest) = self.0.split_first().unwrap_or((&0, &[]));
-        self.0 = rest;
-        b
-    }
-    fn array<const N: usize>(&mut self) -> [u8; N] {
-        let mut out = [0u8; N];
-        out.iter_mut().for_each(|b| *b = self.byte());
-        out
-    }
-    fn slice(&mut self, n: usize) -> &[u8] {
-        let (head, rest) = self.0.split_at(n.min(self.0.len()));
-        self.0 = rest;
-        head
-    }
-}
+#[path = "common/input.rs"]
+mod input;
+use input::Input;
 
 fn check(set: &GoSet) {
     let keys = set.keys();
@@ -71,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
     let mut input = Input(data);
     let cap = usize::from(input.byte()) + 1;
     let reply_budget = usize::from(input.byte() % 16);
-    let config = Config { cap, round: Duration(15_000), reply_budget };
+    let config = Config { cap, reply_budget, ..Config::default() };
     let (mut a, mut b) = (GoSet::new(config), GoSet::new(config));
     let mut now = Instant(0);
     for _ in 0..512 {
@@ -94,12 +77,18 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             3 => {
-                now = Instant(now.0 + u64::from(u16::from_le_bytes(input.array())));
-                for m in a.poll_round(now) {
+                // Time passes (up to a minute per step): unconfirmed keys may expire.
+                now = Instant(now.0 + 1000 * u64::from(input.byte() % 64));
+                for g in [&mut a, &mut b] {
+                    for k in g.expire(now) {
+                        assert!(!g.contains(&k));
+                    }
+                }
+                for m in a.round() {
                     check_msg(&m);
                     exchange(&mut b, &mut a, m);
                 }
-                for m in b.poll_round(now) {
+                for m in b.round() {
                     exchange(&mut a, &mut b, m);
                 }
             }

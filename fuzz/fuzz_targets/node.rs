@@ -17,25 +17,9 @@ use tinyssb::wire::entry::{Entry, PAYLOAD_LEN};
 use tinyssb::wire::goset::goset_dmx;
 use tinyssb::wire::MAX_PACKET;
 
-struct Input<'a>(&'a [u8]);
-
-impl Input<'_> {
-    fn byte(&mut self) -> u8 {
-        let (&b, rest) = self.0.split_first().unwrap_or((&0, &[]));
-        self.0 = rest;
-        b
-    }
-    fn array<const N: usize>(&mut self) -> [u8; N] {
-        let mut out = [0u8; N];
-        out.iter_mut().for_each(|b| *b = self.byte());
-        out
-    }
-    fn slice(&mut self, n: usize) -> &[u8] {
-        let (head, rest) = self.0.split_at(n.min(self.0.len()));
-        self.0 = rest;
-        head
-    }
-}
+#[path = "common/input.rs"]
+mod input;
+use input::Input;
 
 /// A remote feed the node follows: its key, frontier and everything authored so far.
 struct Author {

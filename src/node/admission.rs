@@ -114,7 +114,7 @@ impl<S: Store> Node<S> {
     /// announced sidechain, or the feed's log size.
     pub(super) fn entry_refusal(&self, t: &Tentative) -> Option<DropReason> {
         let adm = &self.cfg.admission;
-        if let Some(reason) = adm.id_refusal(&t.fid) {
+        if let Some(reason) = self.id_refusal(&t.fid) {
             return Some(reason);
         }
         if !self.goset.is_confirmed(&t.fid) && self.goset.confirmed_len() >= adm.max_feeds {
@@ -145,17 +145,35 @@ impl<S: Store> Node<S> {
         Ok(())
     }
 
+    /// Why `fid` may not be followed, if it may not: it was dropped here (a tombstone, counted
+    /// as denied), it is denied, or it is not on the allow list. A tombstone wins over the
+    /// allow list: only removing the tombstone takes the feed back.
+    pub(super) fn id_refusal(&self, fid: &FeedId) -> Option<DropReason> {
+        if self.tombstones.contains(fid) {
+            return Some(DropReason::Denied);
+        }
+        self.cfg.admission.id_refusal(fid)
+    }
+
     /// Forgets everything armed for a feed that left the GOset (its next entry, its chunks).
     pub(super) fn untrack_feed(&mut self, fid: &FeedId) {
+        if self.forget_feed(fid) {
+            self.events.push_back(Event::FeedForgotten(*fid));
+        }
+    }
+
+    /// [`Node::untrack_feed`] without the event; false if the feed was not tracked.
+    pub(super) fn forget_feed(&mut self, fid: &FeedId) -> bool {
         self.refused.remove(fid);
-        let Some(state) = self.feeds.remove(fid) else { return };
+        self.idle.remove(fid);
+        let Some(state) = self.feeds.remove(fid) else { return false };
         let dmx = crate::wire::entry::entry_dmx(fid, state.next_seq, &state.prev);
         self.expected_entries.remove(&dmx);
         self.expected_chunks.retain(|_, slots| {
             slots.retain(|s| s.fid != *fid);
             !slots.is_empty()
         });
-        self.events.push_back(Event::FeedForgotten(*fid));
+        true
     }
 
     /// When the next unconfirmed id expires; never on a node that does not ingest.
@@ -182,7 +200,7 @@ impl<S: Store> Node<S> {
     /// the network unless an entry arrives). Denied or not allowed feeds are left out.
     pub(super) fn load_goset(&mut self, now: Instant) {
         let mut fids = self.store.feeds();
-        fids.retain(|f| self.cfg.admission.id_refusal(f).is_none());
+        fids.retain(|f| self.id_refusal(f).is_none());
         fids.sort();
         let (full, empty): (Vec<FeedId>, Vec<FeedId>) =
             fids.into_iter().partition(|f| self.store.frontier(f).is_some_and(|fr| fr.seq.0 > 0));
@@ -212,10 +230,23 @@ impl<S: Store> Node<S> {
         if self.goset.len() >= self.goset.cap() {
             self.settle();
         }
-        let adm = &self.cfg.admission;
-        let outcome = self.goset.handle_at(now, msg, &mut |k| adm.id_refusal(k).is_none());
+        let (adm, tombstones) = (&self.cfg.admission, &self.tombstones);
+        // Answers come out of the asking face's own budget (a fresh one if the face is unknown).
+        let mut replies = match self.faces.get_mut(&face) {
+            Some(f) => std::mem::take(&mut f.goset_replies),
+            None => self.goset.reply_budget(),
+        };
+        let outcome = self.goset.handle_from(
+            now,
+            msg,
+            &mut |k| !tombstones.contains(k) && adm.id_refusal(k).is_none(),
+            &mut replies,
+        );
+        if let Some(f) = self.faces.get_mut(&face) {
+            f.goset_replies = replies;
+        }
         for fid in &outcome.refused {
-            let reason = self.cfg.admission.id_refusal(fid).unwrap_or(DropReason::Denied);
+            let reason = self.id_refusal(fid).unwrap_or(DropReason::Denied);
             self.refuse(face, *fid, reason);
         }
         for fid in &outcome.evicted {
@@ -239,6 +270,7 @@ impl<S: Store> Node<S> {
                 if let Some(f) = self.faces.get_mut(&face) {
                     f.on_goset_changed(now);
                 }
+                self.rearm(face);
             }
         }
         outcome

@@ -20,6 +20,7 @@
 
 use std::collections::VecDeque;
 
+use super::timers::Timer;
 use super::{ChunkSlot, Event, FaceId, Node};
 use crate::crypto::{verify_batch, PublicKey};
 use crate::ids::{FeedId, MsgId, Seq};
@@ -132,8 +133,6 @@ struct Outstanding {
 pub(super) struct Batch {
     items: Vec<Tentative>,
     chunks: usize,
-    /// When the oldest pending entry arrived: the node is due to settle from then on.
-    since: Option<Instant>,
     /// Batches handed out for external verification, oldest first.
     out: VecDeque<Outstanding>,
     /// Chunks held for the entries of `out`.
@@ -144,12 +143,6 @@ pub(super) struct Batch {
 }
 
 impl Batch {
-    /// The instant by which the batch must settle, if anything is pending. While jobs are out,
-    /// a partial batch is not due: it fills up, or is handed out when the last verdict is back.
-    pub fn due(&self) -> Option<Instant> {
-        self.since.filter(|_| self.out.is_empty())
-    }
-
     /// The next job to hand out.
     pub fn next_job(&mut self) -> Option<VerifyJob> {
         self.jobs.pop_front()
@@ -188,7 +181,12 @@ impl<S: Store> Node<S> {
             chunks: Vec::new(),
             chain_complete: false,
         });
-        self.batch.since.get_or_insert(now);
+        // Due at once: the driver settles the batch when it runs the timers after this burst.
+        // While jobs are out, a partial batch is not due: it fills up, or is handed out when the
+        // last verdict is back.
+        if self.batch.out.is_empty() {
+            self.timers.advance(Timer::Settle, now);
+        }
         if self.batch.items.len() >= BATCH_ENTRIES {
             self.close_batch();
         }
@@ -225,10 +223,13 @@ impl<S: Store> Node<S> {
         }
     }
 
-    /// Closes the current batch if it is due (see [`Batch::due`]).
+    /// Closes the current batch if it is due: not while jobs are out (then the partial batch
+    /// waits to fill up, or for the last verdict, and the settle timer is off).
     pub(super) fn close_due_batch(&mut self) {
         if self.batch.out.is_empty() {
             self.close_batch();
+        } else {
+            self.timers.set(Timer::Settle, None);
         }
     }
 
@@ -240,8 +241,8 @@ impl<S: Store> Node<S> {
         if !self.cfg.external_verify {
             return self.settle();
         }
+        self.timers.set(Timer::Settle, None);
         if self.batch.items.is_empty() {
-            self.batch.since = None;
             return;
         }
         let bound = self.cfg.max_verify_jobs.max(1);
@@ -251,7 +252,6 @@ impl<S: Store> Node<S> {
         let items = std::mem::take(&mut self.batch.items);
         self.batch.out_chunks += self.batch.chunks;
         self.batch.chunks = 0;
-        self.batch.since = None;
         let id = self.batch.next_job;
         self.batch.next_job += 1;
         if self.batch.out.len() >= bound {
@@ -304,7 +304,7 @@ impl<S: Store> Node<S> {
         }
         let items = std::mem::take(&mut self.batch.items);
         self.batch.chunks = 0;
-        self.batch.since = None;
+        self.timers.set(Timer::Settle, None);
         self.verify_and_apply(items);
     }
 

@@ -65,6 +65,8 @@ pub(super) struct Face {
     pub out: Outbox,
     /// Replies still owed to the peer, produced while the output has room.
     pub serving: Serving,
+    /// What the peer may still be sent in immediate answers to its GOset claims this round.
+    pub goset_replies: crate::goset::Replies,
     /// Entries the peer asked for that the node does not have yet, per feed: answered as soon
     /// as they arrive (long poll).
     pub held: HashMap<FeedId, Seq>,
@@ -77,8 +79,14 @@ pub(super) struct Face {
 }
 
 impl Face {
-    pub fn new(kind: FaceKind, pacer: PacerConfig, now: Instant) -> Face {
+    pub fn new(
+        kind: FaceKind,
+        pacer: PacerConfig,
+        now: Instant,
+        goset_replies: crate::goset::Replies,
+    ) -> Face {
         Face {
+            goset_replies,
             kind,
             want: Pacer::new(pacer, now),
             chnk: Pacer::new(pacer, now),
@@ -90,10 +98,6 @@ impl Face {
             sent_chunks: HashMap::new(),
             in_sync: false,
         }
-    }
-
-    pub fn is_due(&self, now: Instant) -> bool {
-        self.want.is_due(now) || self.chnk.is_due(now)
     }
 
     pub fn deadline(&self) -> Instant {

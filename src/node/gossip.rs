@@ -17,15 +17,20 @@ impl<S: Store> Node<S> {
             return self.drop_packet(face, DropReason::BadGoset);
         };
         let outcome = self.admit_goset(now, face, &msg);
+        // Answers go to the face that asked: the others did not ask, and each face has its own
+        // reply budget, so one busy peer cannot use up what the others are owed.
         for reply in &outcome.send {
-            self.broadcast(reply);
+            if let Some(packet) = Packet::new(&reply.to_packet()) {
+                self.send(face, packet);
+                self.stats.goset_out += 1;
+            }
         }
         // Our set changed: show the whole new set at once, so a peer that still differs notices
         // now rather than at the next round.
         if !outcome.learned.is_empty() || !outcome.evicted.is_empty() {
             // While the set is growing, run the next round soon: its pending-claim work
             // finishes what the immediate answers left open.
-            self.goset_due = self.goset_due.min(now + GROWING_ROUND);
+            self.timers.advance(super::timers::Timer::GosetRound, now + GROWING_ROUND);
             if let Some(claim) = self.goset.full_claim() {
                 let full = GosetMsg::Claim(claim);
                 if !outcome.send.contains(&full) {
@@ -39,6 +44,9 @@ impl<S: Store> Node<S> {
     pub(super) fn goset_round(&mut self, _now: Instant) {
         for msg in self.goset.round() {
             self.broadcast(&msg);
+        }
+        for f in self.faces.values_mut() {
+            f.goset_replies = self.goset.reply_budget();
         }
     }
 

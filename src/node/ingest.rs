@@ -33,6 +33,7 @@ impl<S: Store> Node<S> {
             f.want.on_progress(now);
             f.chnk.on_progress(now);
         }
+        self.rearm(face);
     }
 
     /// Arms the first chunk of entry `seq`'s sidechain, if it is a chain20 entry with one.
@@ -86,5 +87,6 @@ impl<S: Store> Node<S> {
             f.in_sync = false;
             f.chnk.on_progress(now);
         }
+        self.rearm(face);
     }
 }

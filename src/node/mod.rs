@@ -4,7 +4,7 @@
 //! # Call order
 //!
 //! Methods come in four kinds: getters (`&self`), inputs (`handle_*`),
-//! commands (`follow`, `publish`) and outputs (`poll_*`). After any input or
+//! commands (`follow`, `publish`, `drop_feed`, `expire_feeds`) and outputs (`poll_*`). After any input or
 //! command, a driver drains the outputs in this order, then sleeps until the
 //! deadline or the next packet, whichever comes first:
 //!
@@ -82,9 +82,11 @@ mod ingest;
 mod output;
 mod pacer;
 mod requests;
+mod retire;
 mod serve;
+mod timers;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use crate::crypto::{Keypair, PublicKey};
 use crate::goset::GoSet;
@@ -99,6 +101,7 @@ pub use admission::{Admission, DEFAULT_MAX_SIDECHAIN_BYTES};
 pub use batch::{Verdict, VerifyItem, VerifyJob};
 use face::Face;
 pub use pacer::PacerConfig;
+use timers::Timer;
 
 /// Identifies a face: one link to one peer (a websocket connection) or one broadcast medium
 /// (a UDP multicast group, a LoRa radio). Chosen by the driver.
@@ -170,6 +173,10 @@ pub struct Config {
     /// for their entries are bounded by 1024 per job). Past it the node checks further batches
     /// itself, and settles everything itself with four times as many batches waiting. Default 16.
     pub max_verify_jobs: usize,
+    /// If set, a confirmed feed with no new entry for this long is dropped (see
+    /// [`Node::expire_feeds`]), checked every `expire_after` but at most once an hour.
+    /// Default: never.
+    pub expire_after: Option<Duration>,
 }
 
 impl Default for Config {
@@ -177,7 +184,7 @@ impl Default for Config {
         Config {
             role: Role::InOut,
             goset_cap: 100,
-            goset_interval: Duration::from_secs(15),
+            goset_interval: crate::goset::ROUND,
             reliable_pacer: PacerConfig {
                 initial: Duration::from_secs(4),
                 floor: Duration::from_millis(250),
@@ -202,6 +209,7 @@ impl Default for Config {
             admission: Admission::default(),
             external_verify: false,
             max_verify_jobs: 16,
+            expire_after: None,
         }
     }
 }
@@ -223,6 +231,16 @@ pub enum Event {
     FeedAdded(FeedId),
     /// An unconfirmed feed id left the GOset (it expired, or was evicted to make room).
     FeedForgotten(FeedId),
+    /// A feed was dropped ([`Node::drop_feed`], or expired by [`Config::expire_after`]): it left
+    /// the GOset and the store, and has a tombstone, so it is refused from now on.
+    FeedDropped {
+        /// The feed.
+        fid: FeedId,
+        /// Where the store kept the feed's data, if it kept it.
+        kept: Option<std::path::PathBuf>,
+        /// How long the feed had been without a new entry, if it expired.
+        idle: Option<Duration>,
+    },
     /// A feed id or a verified entry was refused by the admission rules (access lists, limits);
     /// nothing of it was stored. Also counted under `reason`.
     Refused {
@@ -328,7 +346,7 @@ pub struct Node<S: Store> {
     want_dmx: Dmx,
     chnk_dmx: Dmx,
     faces: BTreeMap<FaceId, Face>,
-    goset_due: Instant,
+    timers: timers::Timers,
     batch: batch::Batch,
     /// Faces with queued output, in the order they are polled.
     ring: VecDeque<FaceId>,
@@ -340,6 +358,13 @@ pub struct Node<S: Store> {
     clock: Instant,
     /// Per feed, an entry the admission rules refused: its seq, why, and its bytes (admission.rs).
     refused: HashMap<FeedId, (Seq, DropReason, crate::wire::entry::Entry)>,
+    /// Feeds dropped from the store: refused like denied ids (see [`retire`]).
+    tombstones: BTreeSet<FeedId>,
+    /// Per tracked feed, since when it has had no new entry: an instant, plus an idle time the
+    /// driver reported as of that instant (see [`retire`]).
+    idle: HashMap<FeedId, (Instant, Duration)>,
+    /// When [`Config::expire_after`] is checked next.
+    expire_due: Option<Instant>,
     events: VecDeque<Event>,
     stats: Stats,
 }
@@ -349,7 +374,6 @@ impl<S: Store> Node<S> {
     pub fn new(cfg: Config, store: S, now: Instant) -> Node<S> {
         let goset = GoSet::new(crate::goset::Config {
             cap: cfg.goset_cap,
-            round: cfg.goset_interval,
             unconfirmed_ttl: cfg.admission.unconfirmed_ttl,
             quarantine: cfg.admission.quarantine,
             ..crate::goset::Config::default()
@@ -364,19 +388,24 @@ impl<S: Store> Node<S> {
             want_dmx: want_dmx(&state),
             chnk_dmx: chnk_dmx(&state),
             faces: BTreeMap::new(),
-            goset_due: now,
+            timers: timers::Timers::default(),
             batch: batch::Batch::default(),
             ring: VecDeque::new(),
             out_total: 0,
             waiters: HashMap::new(),
             clock: now,
             refused: HashMap::new(),
+            tombstones: BTreeSet::new(),
+            idle: HashMap::new(),
+            expire_due: cfg.expire_after.map(|_| now),
             events: VecDeque::new(),
             stats: Stats::default(),
             cfg,
         };
+        node.tombstones = node.store.tombstones().into_iter().collect();
         node.load_goset(now);
         node.refresh_request_dmx();
+        node.timers.set(Timer::GosetRound, Some(now));
         node
     }
 
@@ -449,8 +478,9 @@ impl<S: Store> Node<S> {
             FaceKind::Reliable => self.cfg.reliable_pacer,
             FaceKind::Broadcast => self.cfg.broadcast_pacer,
         };
-        self.faces.insert(face, Face::new(kind, pacer, now));
-        self.goset.new_peer();
+        let replies = self.goset.reply_budget();
+        self.faces.insert(face, Face::new(kind, pacer, now, replies));
+        self.rearm(face);
         if let Some(claim) = self.goset.full_claim() {
             if let Some(p) = Packet::new(&crate::wire::goset::GosetMsg::Claim(claim).to_packet()) {
                 self.send(face, p);
@@ -462,6 +492,7 @@ impl<S: Store> Node<S> {
     /// A face went down; everything about it, and its queued output, is forgotten.
     pub fn handle_face_down(&mut self, _now: Instant, face: FaceId) {
         self.discard_output(face);
+        self.timers.set(Timer::Requests(face), None);
         if let Some(f) = self.faces.remove(&face) {
             for fid in f.held.keys() {
                 if let Some(waiting) = self.waiters.get_mut(fid) {
@@ -527,15 +558,18 @@ impl<S: Store> Node<S> {
         }
         self.close_due_batch();
         self.expire_unconfirmed(now);
-        if self.goset_due <= now {
-            self.goset_round(now);
-            self.goset_due = now + self.cfg.goset_interval;
-        }
-        if self.cfg.role.ingests() {
-            let due: Vec<FaceId> =
-                self.faces.iter().filter(|(_, f)| f.is_due(now)).map(|(id, _)| *id).collect();
-            for face in due {
-                self.send_requests(now, face);
+        self.expire_idle(now);
+        for timer in self.timers.due(now) {
+            match timer {
+                Timer::Settle => {}
+                Timer::GosetRound => {
+                    self.goset_round(now);
+                    self.timers.set(Timer::GosetRound, Some(now + self.cfg.goset_interval));
+                }
+                Timer::Requests(face) => {
+                    self.send_requests(now, face);
+                    self.rearm(face);
+                }
             }
         }
     }
@@ -553,8 +587,9 @@ impl<S: Store> Node<S> {
     /// Follows a feed: adds it to the store and the GOset as a confirmed feed (evicting the oldest
     /// unconfirmed id if the set is full). `Ok(false)` if already followed.
     pub fn follow(&mut self, now: Instant, fid: FeedId) -> Result<bool, PublishError> {
+        self.clock = self.clock.max(now);
         self.settle();
-        if let Some(reason) = self.cfg.admission.id_refusal(&fid) {
+        if let Some(reason) = self.id_refusal(&fid) {
             return Err(PublishError::Refused(reason));
         }
         if self.goset.is_confirmed(&fid) && self.feeds.contains_key(&fid) {
@@ -646,19 +681,8 @@ impl<S: Store> Node<S> {
     /// When [`Node::handle_timeout`] must be called next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut next = self.goset_due;
-        if let Some(due) = self.next_expiry() {
-            next = next.min(due);
-        }
-        if let Some(due) = self.batch.due() {
-            next = next.min(due);
-        }
-        if self.cfg.role.ingests() {
-            for f in self.faces.values() {
-                next = next.min(f.deadline());
-            }
-        }
-        Some(next)
+        // The GOset's unconfirmed-id expiry and the quiet-feed check keep their own deadlines.
+        [self.timers.next(), self.next_expiry(), self.expire_due].into_iter().flatten().min()
     }
 
     // ---- internals shared by the submodules ----
@@ -685,6 +709,7 @@ impl<S: Store> Node<S> {
         };
         self.expected_entries.insert(crate::wire::entry::entry_dmx(&fid, next_seq, &prev), fid);
         self.feeds.insert(fid, state);
+        self.idle.entry(fid).or_insert((self.clock, Duration::ZERO));
         for p in self.store.pending_chains(&fid) {
             self.expect_chunk(
                 p.next_hash,
@@ -696,6 +721,7 @@ impl<S: Store> Node<S> {
     /// Moves a feed's expectation past an entry just stored with id `msg_id`.
     fn advance_feed(&mut self, fid: FeedId, msg_id: MsgId) {
         let Some(state) = self.feeds.get_mut(&fid) else { return };
+        self.idle.insert(fid, (self.clock, Duration::ZERO));
         let old = crate::wire::entry::entry_dmx(&fid, state.next_seq, &state.prev);
         self.expected_entries.remove(&old);
         state.prev = msg_id;
@@ -735,9 +761,20 @@ impl<S: Store> Node<S> {
 
     fn on_goset_changed(&mut self, now: Instant) {
         self.refresh_request_dmx();
-        for f in self.faces.values_mut() {
-            f.on_goset_changed(now);
+        let faces: Vec<FaceId> = self.faces.keys().copied().collect();
+        for face in faces {
+            if let Some(f) = self.faces.get_mut(&face) {
+                f.on_goset_changed(now);
+            }
+            self.rearm(face);
         }
+    }
+
+    /// Puts `face`'s next request into the timer table (none for a node that does not ingest,
+    /// or a face that is gone).
+    fn rearm(&mut self, face: FaceId) {
+        let at = self.faces.get(&face).filter(|_| self.cfg.role.ingests()).map(Face::deadline);
+        self.timers.set(Timer::Requests(face), at);
     }
 
     fn store_failed(&mut self, face: FaceId, e: StoreError) {

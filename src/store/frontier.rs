@@ -121,7 +121,7 @@ mod tests {
             assert_eq!(Some(u64::from(f.max_seq)), plain["max_seq"].as_u64());
             assert_eq!(Some(f.max_pos), plain["max_pos"].as_u64());
             assert_eq!(Some(f.prev.to_hex().as_str()), plain["prev"].as_str());
-            assert_eq!(f.pend.len(), plain["pend_sc"].as_object().map_or(0, |o| o.len()));
+            assert_eq!(f.pend.len(), plain["pend_sc"].as_object().map_or(0, serde_json::Map::len));
             assert_eq!(f.encode(), bytes);
         }
         assert_eq!(FrontierFile::decode(b"\x05"), None);

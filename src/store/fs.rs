@@ -4,13 +4,15 @@
 //! DATADIR/<64 lowercase hex fid>/log.bin       records, back to back
 //!                               /frontier.bin  BIPF dict: pend_sc, max_seq, max_pos, prev
 //! DATADIR/.tinyssb.lock                        advisory lock held by the one writer
+//! DATADIR/.tombstones                          ids of dropped feeds, one per line
+//! DATADIR/.dropped/<fid>-<n>/                  directories of dropped feeds, kept aside
 //! ```
 //! A record is `entry(120) ‖ one 120-byte slot per sidechain chunk (zeros until received) ‖
 //! u32be(offset of the record's start)`. An in-memory index of record offsets, built at open from
 //! the back pointers alone, makes every read one positioned read. The layout, recovery rules and
 //! durability policy are specified in SPEC.md section 8.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{self, ErrorKind};
 use std::os::unix::fs::FileExt;
@@ -28,6 +30,13 @@ const FRONTIER_TMP: &str = "frontier.tmp";
 /// The file in the data directory whose advisory lock a writing store holds. Not a 64-hex
 /// directory name, so the reference pub and our own open skip it.
 pub const LOCK_FILE: &str = ".tinyssb.lock";
+/// The file in the data directory listing dropped feeds (tombstones): one feed id (64 hex
+/// digits) per line, optionally followed by a space and a note; blank lines and `#` comments
+/// are allowed. Not a feed directory name, so the reference pub ignores it.
+pub const TOMBSTONES_FILE: &str = ".tombstones";
+/// The directory in the data directory where dropped feeds' directories are moved, as
+/// `<fid>-<n>` (`n` counting up from 0 so that a feed dropped twice keeps both copies).
+pub const DROPPED_DIR: &str = ".dropped";
 /// Bytes of a record that are not chunk slots: the entry and the back pointer.
 const RECORD_BASE: u64 = ENTRY_LEN as u64 + 4;
 const SLOT: u64 = CHUNK_LEN as u64;
@@ -148,7 +157,7 @@ impl Feed {
     }
 
     fn seq(&self) -> u32 {
-        self.offsets.len() as u32
+        u32::try_from(self.offsets.len()).expect("a log capped at MAX_LOG_LEN holds < 2^32 entries")
     }
 
     fn frontier_file(&self) -> FrontierFile {
@@ -217,8 +226,12 @@ pub struct FsStore {
     /// Feeds with unsynced changes, each listed once.
     dirty: Vec<FeedId>,
     unsynced: u32,
+    /// Feed directories were created since the last sync: the data directory needs an fsync.
+    root_dirty: bool,
     /// The locked [`LOCK_FILE`]; `None` for a read-only store.
     lock: Option<File>,
+    /// Ids listed in [`TOMBSTONES_FILE`].
+    tombstones: BTreeSet<FeedId>,
 }
 
 /// How a data directory is opened.
@@ -269,12 +282,16 @@ impl FsStore {
             notes: Vec::new(),
             dirty: Vec::new(),
             unsynced: 0,
+            root_dirty: false,
             lock,
+            tombstones: BTreeSet::new(),
         };
+        store.tombstones = read_tombstones(&store.root, &mut store.notes)?;
         let mut names: Vec<_> = std::fs::read_dir(&store.root)?.collect::<Result<_, _>>()?;
-        names.sort_by_key(|e| e.file_name());
+        names.sort_by_key(std::fs::DirEntry::file_name);
         for item in names {
-            if item.file_name() == LOCK_FILE {
+            let name = item.file_name();
+            if name == LOCK_FILE || name == TOMBSTONES_FILE || name == DROPPED_DIR {
                 continue;
             }
             let path = item.path();
@@ -288,7 +305,12 @@ impl FsStore {
                 store.notes.push(OpenNote::Skipped { path, reason: "not a directory".to_owned() });
                 continue;
             }
-            match open_feed(&store.root, &fid, mode, &mut store.notes) {
+            if store.tombstones.contains(&fid) {
+                let reason = format!("the feed was dropped (its id is in {TOMBSTONES_FILE})");
+                store.notes.push(OpenNote::Skipped { path, reason });
+                continue;
+            }
+            match open_feed(&store.root, &fid, mode, false, &mut store.notes) {
                 Ok(feed) => {
                     store.feeds.insert(fid, feed);
                 }
@@ -311,6 +333,79 @@ impl FsStore {
     /// Whether the store was opened with [`FsStore::open_read_only`].
     pub fn is_read_only(&self) -> bool {
         self.lock.is_none()
+    }
+
+    /// When the feed's `log.bin` was last modified (the time of its newest entry or chunk, as
+    /// far as the file system tells), or `None` for an unknown feed or an unreadable time.
+    pub fn log_modified(&self, fid: &FeedId) -> Option<std::time::SystemTime> {
+        self.feeds.get(fid)?;
+        log_path(&self.root, fid).metadata().and_then(|m| m.modified()).ok()
+    }
+
+    /// Removes `fid` like [`Store::drop_feed`], with `note` (for example the time of dropping,
+    /// one line) written after the id in [`TOMBSTONES_FILE`].
+    pub fn drop_feed_noted(&mut self, fid: &FeedId, note: &str) -> Result<Option<PathBuf>, StoreError> {
+        if self.is_read_only() {
+            return Err(StoreError::ReadOnly);
+        }
+        // The tombstone first: if the process dies before the directory is moved, the next open
+        // skips the directory because of it.
+        if !self.tombstones.contains(fid) {
+            let note: String = note.chars().filter(|c| !c.is_control()).collect();
+            let line = if note.is_empty() { format!("{fid}\n") } else { format!("{fid} {note}\n") };
+            let path = self.root.join(TOMBSTONES_FILE);
+            let mut f = OpenOptions::new().append(true).create(true).open(&path)?;
+            io::Write::write_all(&mut f, line.as_bytes())?;
+            f.sync_all()?;
+            File::open(&self.root)?.sync_all()?;
+            self.tombstones.insert(*fid);
+        }
+        // The copy kept aside gets a frontier that matches its log, as after a clean stop.
+        if let Some(feed) = self.feeds.get_mut(fid) {
+            sync_feed(&self.root, fid, feed, &mut self.handles)?;
+        }
+        self.handles.open.remove(fid);
+        self.dirty.retain(|d| d != fid);
+        self.feeds.remove(fid);
+        let dir = feed_dir(&self.root, fid);
+        if dir.symlink_metadata().is_err() {
+            return Ok(None);
+        }
+        let aside = self.root.join(DROPPED_DIR);
+        std::fs::create_dir_all(&aside)?;
+        let target = (0u32..)
+            .map(|n| aside.join(format!("{fid}-{n}")))
+            .find(|p| p.symlink_metadata().is_err())
+            .ok_or_else(|| StoreError::Corrupt("no name for the dropped feed".into()))?;
+        std::fs::rename(&dir, &target)?;
+        File::open(&aside)?.sync_all()?;
+        File::open(&self.root)?.sync_all()?;
+        Ok(Some(target))
+    }
+
+    /// Takes the tombstone of `fid` away, so that the feed may be stored again; false if it had
+    /// none. The feed's data is not brought back: a directory kept in [`DROPPED_DIR`] can be
+    /// moved back to `<fid>` by hand. Other lines of [`TOMBSTONES_FILE`] are kept as they are.
+    pub fn remove_tombstone(&mut self, fid: &FeedId) -> Result<bool, StoreError> {
+        if self.is_read_only() {
+            return Err(StoreError::ReadOnly);
+        }
+        if !self.tombstones.contains(fid) {
+            return Ok(false);
+        }
+        let path = self.root.join(TOMBSTONES_FILE);
+        let text = std::fs::read_to_string(&path)?;
+        let kept: String =
+            text.lines().filter(|l| tombstone_line(l) != Some(Ok(*fid))).flat_map(|l| [l, "\n"]).collect();
+        let tmp = self.root.join(format!("{TOMBSTONES_FILE}.tmp"));
+        let mut f = File::create(&tmp)?;
+        io::Write::write_all(&mut f, kept.as_bytes())?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, &path)?;
+        File::open(&self.root)?.sync_all()?;
+        self.tombstones.remove(fid);
+        Ok(true)
     }
 
     /// Lets go of the store without syncing anything, as if the process died here: the
@@ -362,6 +457,40 @@ fn lock_dir(root: &Path) -> Result<File, StoreError> {
     }
 }
 
+/// The id on one line of [`TOMBSTONES_FILE`]: `None` for a blank or comment line, an error
+/// for a line that does not start with a feed id.
+fn tombstone_line(line: &str) -> Option<Result<FeedId, ()>> {
+    let word = line.split_whitespace().next()?;
+    if word.starts_with('#') {
+        return None;
+    }
+    Some(FeedId::from_hex(word).map_err(|_| ()))
+}
+
+/// Reads [`TOMBSTONES_FILE`] (none is an empty list); bad lines are reported and skipped.
+fn read_tombstones(root: &Path, notes: &mut Vec<OpenNote>) -> io::Result<BTreeSet<FeedId>> {
+    let path = root.join(TOMBSTONES_FILE);
+    let text = match std::fs::read(&path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(BTreeSet::new()),
+        Err(e) => return Err(e),
+    };
+    let mut ids = BTreeSet::new();
+    for (n, line) in text.lines().enumerate() {
+        match tombstone_line(line) {
+            None => {}
+            Some(Ok(fid)) => {
+                ids.insert(fid);
+            }
+            Some(Err(())) => {
+                let reason = format!("line {} does not start with a 64-hex feed id", n + 1);
+                notes.push(OpenNote::Skipped { path: path.clone(), reason });
+            }
+        }
+    }
+    Ok(ids)
+}
+
 fn parse_fid(name: &str) -> Option<FeedId> {
     let lower_hex = name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     lower_hex.then(|| FeedId::from_hex(name).ok()).flatten()
@@ -404,11 +533,11 @@ impl BackReader<'_> {
         if !in_window {
             let hi = pos + 4;
             let lo = hi.saturating_sub(BACK_WINDOW);
-            self.buf.resize((hi - lo) as usize, 0);
+            self.buf.resize(usize::try_from(hi - lo).expect("at most BACK_WINDOW"), 0);
             self.file.read_exact_at(&mut self.buf, lo)?;
             self.base = lo;
         }
-        let i = (pos - self.base) as usize;
+        let i = usize::try_from(pos - self.base).expect("inside the window");
         let mut b = [0u8; 4];
         b.copy_from_slice(self.buf.get(i..i + 4).ok_or_else(|| io::Error::other("window"))?);
         Ok(u32::from_be_bytes(b))
@@ -466,10 +595,17 @@ fn scan_slots(
     Ok((k - from, hash))
 }
 
+/// An offset into a log, or a count of its records or chunks, as `u32`. Every record is
+/// checked against [`MAX_LOG_LEN`] (`u32::MAX`) before it is accepted, so these always fit; a
+/// failure here is a bug in that check, not bad data.
+fn log_u32(n: u64) -> u32 {
+    u32::try_from(n).expect("bounded by MAX_LOG_LEN")
+}
+
 fn pend_from_scan(start: u64, slots: u64, received: u64, next_hash: HashPtr) -> Option<Pend> {
     (received < slots).then(|| Pend {
-        received: received as u32,
-        remaining: (slots - received) as u32,
+        received: log_u32(received),
+        remaining: log_u32(slots - received),
         next_hash,
         slot_pos: start + SLOT * (received + 1),
     })
@@ -499,7 +635,7 @@ fn scan_forward(file: &File, fid: &FeedId, feed: &mut Feed, size: u64) -> io::Re
         if let Some(p) = pend_from_scan(start, slots, received, next) {
             feed.pend.insert(seq, p);
         }
-        feed.offsets.push(start as u32);
+        feed.offsets.push(log_u32(start));
         feed.prev = entry.msg_id(fid, Seq(seq), &feed.prev);
         feed.end = end;
         added += 1;
@@ -509,7 +645,16 @@ fn scan_forward(file: &File, fid: &FeedId, feed: &mut Feed, size: u64) -> io::Re
 
 /// Loads one feed directory, repairing it (see SPEC.md section 8); read-only, it notes the
 /// damage and builds the repaired state in memory only.
-fn open_feed(root: &Path, fid: &FeedId, mode: Mode, notes: &mut Vec<OpenNote>) -> io::Result<Feed> {
+/// Opens (or, for a writer, creates) one feed. With `lazy`, a feed created just now gets its
+/// `frontier.bin` at the next sync instead of at once (batched durability: new feeds join the
+/// group commit; a crash before it leaves an empty log without a frontier, which open repairs).
+fn open_feed(
+    root: &Path,
+    fid: &FeedId,
+    mode: Mode,
+    lazy: bool,
+    notes: &mut Vec<OpenNote>,
+) -> io::Result<Feed> {
     let dir = feed_dir(root, fid);
     let write = mode == Mode::Write;
     if write {
@@ -576,7 +721,11 @@ fn open_feed(root: &Path, fid: &FeedId, mode: Mode, notes: &mut Vec<OpenNote>) -
         notes.push(OpenNote::TruncatedLog { fid: *fid, from: size, to: feed.end });
     }
     if write && stored.as_ref() != Some(&feed.frontier_file()) {
-        write_frontier(&dir, &feed.frontier_file())?;
+        if lazy && raw.is_none() && size == 0 {
+            feed.frontier_dirty = true;
+        } else {
+            write_frontier(&dir, &feed.frontier_file())?;
+        }
     }
     Ok(feed)
 }
@@ -602,7 +751,7 @@ fn check_pending(
         }
         let (more, next) = scan_slots(file, start, received, slots, p.next_hash)?;
         if more > 0 {
-            notes.push(OpenNote::RecoveredChunks { fid: *fid, seq: Seq(seq), count: more as u32 });
+            notes.push(OpenNote::RecoveredChunks { fid: *fid, seq: Seq(seq), count: log_u32(more) });
         }
         if let Some(np) = pend_from_scan(start, slots, received + more, next) {
             feed.pend.insert(seq, np);
@@ -623,11 +772,21 @@ impl Store for FsStore {
         if self.is_read_only() {
             return Err(StoreError::ReadOnly);
         }
-        let feed = open_feed(&self.root, &fid, Mode::Write, &mut self.notes)?;
-        if self.config.durability == Durability::EveryWrite {
+        if self.tombstones.contains(&fid) {
+            return Err(StoreError::Tombstoned);
+        }
+        let batched = self.config.durability != Durability::EveryWrite;
+        let feed = open_feed(&self.root, &fid, Mode::Write, batched, &mut self.notes)?;
+        let lazy = feed.frontier_dirty;
+        self.feeds.insert(fid, feed);
+        if batched {
+            self.root_dirty = true;
+            if lazy {
+                self.mark_dirty(&fid)?;
+            }
+        } else {
             File::open(&self.root)?.sync_all()?;
         }
-        self.feeds.insert(fid, feed);
         Ok(true)
     }
 
@@ -672,12 +831,13 @@ impl Store for FsStore {
         if end > MAX_LOG_LEN {
             return Err(StoreError::LogFull);
         }
-        let back = (start as u32).to_be_bytes();
+        let back = log_u32(start).to_be_bytes();
         let file = self.handles.get(&self.root, fid)?;
         if len <= ONE_WRITE_MAX {
-            let mut rec = vec![0u8; len as usize];
+            let len = usize::try_from(len).expect("at most ONE_WRITE_MAX");
+            let mut rec = vec![0u8; len];
             rec[..ENTRY_LEN].copy_from_slice(&entry.0);
-            rec[len as usize - 4..].copy_from_slice(&back);
+            rec[len - 4..].copy_from_slice(&back);
             file.write_all_at(&rec, start)?;
         } else {
             // The slots in between become a hole, which reads as zeros.
@@ -686,10 +846,10 @@ impl Store for FsStore {
         }
         if slots > 0 {
             let first = Chain20::parse(entry.payload()).map_or(HashPtr::NULL, |c| c.first);
-            let p = Pend { received: 0, remaining: slots as u32, next_hash: first, slot_pos: start + SLOT };
+            let p = Pend { received: 0, remaining: log_u32(slots), next_hash: first, slot_pos: start + SLOT };
             feed.pend.insert(seq, p);
         }
-        feed.offsets.push(start as u32);
+        feed.offsets.push(log_u32(start));
         feed.end = end;
         feed.prev = msg_id;
         feed.log_dirty = true;
@@ -785,8 +945,20 @@ impl Store for FsStore {
                 sync_feed(&self.root, fid, feed, &mut self.handles)?;
             }
         }
+        if self.root_dirty {
+            File::open(&self.root)?.sync_all()?;
+            self.root_dirty = false;
+        }
         self.dirty.clear();
         self.unsynced = 0;
         Ok(())
+    }
+
+    fn drop_feed(&mut self, fid: &FeedId) -> Result<Option<PathBuf>, StoreError> {
+        self.drop_feed_noted(fid, "")
+    }
+
+    fn tombstones(&self) -> Vec<FeedId> {
+        self.tombstones.iter().copied().collect()
     }
 }

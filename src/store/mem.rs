@@ -40,12 +40,18 @@ struct Feed {
 #[derive(Clone, Debug, Default)]
 pub struct MemStore {
     feeds: HashMap<FeedId, Feed>,
+    tombstones: BTreeSet<FeedId>,
 }
 
 impl MemStore {
     /// An empty store.
     pub fn new() -> MemStore {
         MemStore::default()
+    }
+
+    /// Removes the tombstone of `fid`; false if it had none.
+    pub fn remove_tombstone(&mut self, fid: &FeedId) -> bool {
+        self.tombstones.remove(fid)
     }
 
     fn record(&self, fid: &FeedId, seq: Seq) -> Option<&Record> {
@@ -63,6 +69,9 @@ impl Store for MemStore {
         if self.feeds.contains_key(&fid) {
             return Ok(false);
         }
+        if self.tombstones.contains(&fid) {
+            return Err(StoreError::Tombstoned);
+        }
         let feed =
             Feed { records: Vec::new(), prev: fid.genesis_prev(), pending: BTreeSet::new(), log_len: 0 };
         self.feeds.insert(fid, feed);
@@ -75,7 +84,7 @@ impl Store for MemStore {
 
     fn frontier(&self, fid: &FeedId) -> Option<Frontier> {
         let f = self.feeds.get(fid)?;
-        Some(Frontier { seq: Seq(f.records.len() as u32), prev: f.prev })
+        Some(Frontier { seq: Seq(u32::try_from(f.records.len()).expect("seqs are u32")), prev: f.prev })
     }
 
     fn read_entry(&mut self, fid: &FeedId, seq: Seq) -> Result<Option<Entry>, StoreError> {
@@ -131,7 +140,7 @@ impl Store for MemStore {
             .iter()
             .filter_map(|&s| {
                 let rec = feed.records.get(usize::try_from(s).ok()?.checked_sub(1)?)?;
-                let received = rec.chunks.len() as u32;
+                let received = u32::try_from(rec.chunks.len()).ok()?;
                 Some(PendingChain {
                     seq: Seq(s),
                     next_chunk: received,
@@ -157,5 +166,15 @@ impl Store for MemStore {
 
     fn sync(&mut self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    fn drop_feed(&mut self, fid: &FeedId) -> Result<Option<std::path::PathBuf>, StoreError> {
+        self.feeds.remove(fid);
+        self.tombstones.insert(*fid);
+        Ok(None)
+    }
+
+    fn tombstones(&self) -> Vec<FeedId> {
+        self.tombstones.iter().copied().collect()
     }
 }

@@ -5,10 +5,13 @@
 //! The engine verifies everything before it calls a mutating method; the store
 //! trusts its caller but never trusts the disk.
 //!
-//! [`mem::MemStore`] keeps everything in memory (tests, simulations); [`fs::FsStore`] is the
-//! reference-compatible data directory (SPEC.md section 8).
+//! [`mem::MemStore`] keeps everything in memory (tests, simulations); `fs::FsStore` (cargo
+//! feature `fs`, on by default) is the reference-compatible data directory (SPEC.md section 8).
+//! Nothing else in the crate touches the file system.
 
+#[cfg(feature = "fs")]
 mod frontier;
+#[cfg(feature = "fs")]
 pub mod fs;
 pub mod mem;
 
@@ -76,6 +79,9 @@ pub enum StoreError {
     },
     /// A write to a store opened read-only.
     ReadOnly,
+    /// The feed was dropped from this store and has a tombstone: it cannot be added again until
+    /// the tombstone is removed.
+    Tombstoned,
 }
 
 impl core::fmt::Display for StoreError {
@@ -93,6 +99,7 @@ impl core::fmt::Display for StoreError {
                 lock.display()
             ),
             StoreError::ReadOnly => f.write_str("the store is open read-only"),
+            StoreError::Tombstoned => f.write_str("the feed was dropped (it has a tombstone)"),
         }
     }
 }
@@ -143,6 +150,15 @@ pub trait Store {
 
     /// Makes everything written so far durable (a no-op where writes are already durable).
     fn sync(&mut self) -> Result<(), StoreError>;
+
+    /// Removes a feed and records a *tombstone* for it, durably: the feed leaves
+    /// [`Store::feeds`], its id appears in [`Store::tombstones`], and [`Store::add_feed`] refuses
+    /// it until the tombstone is removed. A feed the store does not hold gets a tombstone too.
+    /// A store that can keeps the feed's data aside instead of deleting it, and returns where.
+    fn drop_feed(&mut self, fid: &FeedId) -> Result<Option<std::path::PathBuf>, StoreError>;
+
+    /// Ids of the feeds dropped with [`Store::drop_feed`] (and not taken back), in no particular order.
+    fn tombstones(&self) -> Vec<FeedId>;
 
     /// Bytes the feed's log takes (`log.bin`'s length: entries and their chunk slots), or `None`
     /// if unknown. The engine's `max_feed_bytes` limit relies on it.

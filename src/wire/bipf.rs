@@ -199,7 +199,7 @@ impl From<bool> for Value {
 /// Body width of an integer: `1 + bitlen(m) / 8` with `m = n` for `n >= 0`, else `-n - 1`.
 fn int_width(n: i64) -> usize {
     // `n ^ (n >> 63)` is `n` for non-negative `n` and `!n = -n - 1` otherwise.
-    let m = (n ^ (n >> 63)) as u64;
+    let m = (n ^ (n >> 63)).cast_unsigned();
     1 + (64 - m.leading_zeros() as usize) / 8
 }
 
@@ -214,7 +214,7 @@ fn framed(len: usize) -> usize {
 }
 
 /// Measures `v`: returns its encoded length and appends the body length of every container, in
-/// pre-order, to `lens`, so that [`write`] never measures anything twice.
+/// pre-order, to `lens`, so that [`write()`] never measures anything twice.
 fn measure(v: &Value, lens: &mut Vec<usize>) -> usize {
     let body = match v {
         Value::Str(s) => s.len(),
@@ -407,7 +407,7 @@ fn decode_int(body: &[u8]) -> Result<i64, BipfError> {
         *r = *b;
     }
     // Move the top byte read into the sign position, then shift back arithmetically.
-    let shift = 64 - 8 * low.len() as u32;
+    let shift = 8 * (8 - low.len());
     let n = (i64::from_le_bytes(raw) << shift) >> shift;
     let fill = if n < 0 { 0xff } else { 0x00 };
     if high.iter().any(|&b| b != fill) {

@@ -189,7 +189,8 @@ pub struct Chain20 {
     pub content_len: u64,
     /// Bytes used by the length varint (`s`); the entry holds `min(len, 28 - s)` content bytes.
     pub varint_len: usize,
-    /// Hash of the first chunk, or [`HashPtr::NULL`] if the content fits in the entry.
+    /// Hash of the first chunk, or [`HashPtr::NULL`](crate::ids::HashPtr::NULL) if the content
+    /// fits in the entry.
     pub first: crate::ids::HashPtr,
 }
 
@@ -206,8 +207,8 @@ impl Chain20 {
 
     /// Content bytes held in the entry itself.
     pub fn head_len(&self) -> usize {
-        let room = (CHAIN20_HEAD - self.varint_len) as u64;
-        self.content_len.min(room) as usize
+        let room = CHAIN20_HEAD - self.varint_len;
+        usize::try_from(self.content_len).map_or(room, |len| len.min(room))
     }
 
     /// Number of sidechain chunks: `ceil((len - (28 - s)) / 100)`, at least 0.

@@ -172,8 +172,9 @@ mod tests {
     use super::*;
     use quickcheck::quickcheck;
 
-    fn arb_claim(seed: Vec<u8>, count: u8) -> Claim {
-        let byte = |i: usize| seed.get(i % seed.len().max(1)).copied().unwrap_or(7).wrapping_add(i as u8);
+    fn arb_claim(seed: &[u8], count: u8) -> Claim {
+        let byte =
+            |i: usize| seed.get(i % seed.len().max(1)).copied().unwrap_or(7).wrapping_add(i.to_le_bytes()[0]);
         Claim {
             lo: FeedId(core::array::from_fn(byte)),
             hi: FeedId(core::array::from_fn(|i| byte(i + 32))),
@@ -190,19 +191,19 @@ mod tests {
         }
 
         fn claim_round_trip(seed: Vec<u8>, count: u8) -> bool {
-            let msg = GosetMsg::Claim(arb_claim(seed, count));
+            let msg = GosetMsg::Claim(arb_claim(&seed, count));
             let pkt = msg.to_packet();
             pkt.len() == 105 && GosetMsg::from_packet(&pkt) == Ok(msg) && GosetMsg::decode(&msg.encode()) == Ok(msg)
         }
 
         fn novelty_round_trip(seed: Vec<u8>) -> bool {
-            let msg = GosetMsg::Novelty(arb_claim(seed, 0).lo);
+            let msg = GosetMsg::Novelty(arb_claim(&seed, 0).lo);
             let pkt = msg.to_packet();
             pkt.len() == 40 && GosetMsg::from_packet(&pkt) == Ok(msg)
         }
 
         fn wrong_lengths_rejected(seed: Vec<u8>, cut: usize) -> bool {
-            let pkt = GosetMsg::Claim(arb_claim(seed, 3)).to_packet();
+            let pkt = GosetMsg::Claim(arb_claim(&seed, 3)).to_packet();
             let cut = cut % pkt.len();
             match pkt.get(..cut) {
                 Some(short) => GosetMsg::from_packet(short).is_err(),

@@ -2,6 +2,13 @@
 
 use crate::wire::MAX_PACKET;
 
+/// [`MAX_PACKET`] as the `u8` a packet keeps its length in; the assertion makes the cast exact.
+#[allow(clippy::cast_possible_truncation)]
+const FULL_LEN: u8 = {
+    assert!(MAX_PACKET <= 255);
+    MAX_PACKET as u8
+};
+
 /// An owned packet of at most [`MAX_PACKET`] bytes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Packet {
@@ -19,7 +26,7 @@ impl Packet {
 
     /// A packet of exactly [`MAX_PACKET`] bytes (an entry or a chunk).
     pub fn full(buf: [u8; MAX_PACKET]) -> Packet {
-        Packet { len: MAX_PACKET as u8, buf }
+        Packet { len: FULL_LEN, buf }
     }
 
     /// Concatenates `head` and `body` into a packet; `None` if the result is too long.

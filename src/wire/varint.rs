@@ -26,10 +26,10 @@ impl std::error::Error for VarintError {}
 /// Appends the varint encoding of `n` to `out`.
 pub fn encode(mut n: u64, out: &mut Vec<u8>) {
     while n >= 0x80 {
-        out.push((n as u8) | 0x80);
+        out.push(n.to_le_bytes()[0] | 0x80); // the low 7 bits, with the continuation bit
         n >>= 7;
     }
-    out.push(n as u8);
+    out.push(n.to_le_bytes()[0]);
 }
 
 /// The number of bytes [`encode`] writes for `n`.
@@ -43,7 +43,7 @@ pub fn decode(bytes: &[u8]) -> Result<(u64, usize), VarintError> {
     let mut n: u64 = 0;
     for (i, &b) in bytes.iter().enumerate().take(MAX_LEN) {
         let group = u64::from(b & 0x7f);
-        let shift = 7 * i as u32;
+        let shift = 7 * i;
         if shift == 63 && group > 1 {
             return Err(VarintError::Overflow);
         }

@@ -246,7 +246,7 @@ impl Sim {
                     n.handle_verified(now, job.id, job.verify());
                 }
             }
-            while let Some(tx) = self.nodes[i].as_mut().and_then(|n| n.poll_transmit()) {
+            while let Some(tx) = self.nodes[i].as_mut().and_then(tinyssb::node::Node::poll_transmit) {
                 self.sent += 1;
                 self.bytes_sent[i] += tx.packet.len() as u64;
                 let id = tx.face.0 as usize;
@@ -470,6 +470,16 @@ pub fn converged(sim: &Sim, nodes: &[usize]) -> bool {
 /// A new store holding, for feed number `i` of `master` (in sorted order), the first
 /// `keep(i)` entries with their chunks (`None` leaves the feed out).
 pub fn copy_prefix(master: &mut MemStore, keep: impl Fn(usize) -> Option<u32>) -> MemStore {
+    copy_altered(master, keep, |_, _, _| {})
+}
+
+/// As [`copy_prefix`], but `alter(i, seq, entry)` may change the bytes stored for an entry
+/// while the store keeps its true msg id (as a bad disk would leave it: the frontier intact).
+pub fn copy_altered(
+    master: &mut MemStore,
+    keep: impl Fn(usize) -> Option<u32>,
+    mut alter: impl FnMut(usize, u32, &mut tinyssb::wire::entry::Entry),
+) -> MemStore {
     let mut out = MemStore::default();
     for (i, (fid, entries, _)) in contents(master).into_iter().enumerate() {
         let Some(n) = keep(i) else { continue };
@@ -479,7 +489,9 @@ pub fn copy_prefix(master: &mut MemStore, keep: impl Fn(usize) -> Option<u32>) -
             let seq = tinyssb::Seq(s);
             let e = tinyssb::wire::entry::Entry(raw);
             let id = e.msg_id(&fid, seq, &prev);
-            out.append_entry(&fid, &e, id).expect("append");
+            let mut stored = e;
+            alter(i, s, &mut stored);
+            out.append_entry(&fid, &stored, id).expect("append");
             let mut nr = 0;
             while let Ok(Some(c)) = master.read_chunk(&fid, seq, nr) {
                 out.write_chunk(&fid, seq, nr, &c).expect("chunk");

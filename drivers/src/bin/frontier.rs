@@ -1,4 +1,7 @@
 //! `frontier`: inspects a pub's data directory — feeds, entries, content and statistics.
+
+// The clap types' doc comments are the --help text, written for a terminal, not Markdown.
+#![allow(clippy::doc_markdown)]
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
@@ -101,6 +104,10 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<String, String> {
     let mut store = inspect::open_existing(&args.data)?;
     let stats = DirStats::gather(&mut store).map_err(|e| e.to_string())?;
+    // Feeds dropped with a tombstone (`tinyssb-feed drop`, `spub-mio --expire-after`); listed
+    // only when there are some, so output for other directories is as before.
+    let mut dropped = store.tombstones();
+    dropped.sort();
     let want_digests = args.json || args.digests;
     let digests =
         if want_digests { Some(inspect::digests(&mut store).map_err(|e| e.to_string())?) } else { None };
@@ -113,6 +120,9 @@ fn run(args: &Args) -> Result<String, String> {
         if !args.stats_only {
             o["feeds"] = feeds_json(&mut store)?;
         }
+        if !dropped.is_empty() {
+            o["dropped"] = dropped.iter().map(|f| Json::from(f.to_hex())).collect();
+        }
         return Ok(format!("{o:#}\n"));
     }
     let mut text = String::new();
@@ -123,6 +133,9 @@ fn run(args: &Args) -> Result<String, String> {
     text.push_str(&stats.render());
     if let Some((full, logical)) = digests {
         text.push_str(&format!("- digest_full: {full}\n- digest_logical: {logical}\n"));
+    }
+    for fid in &dropped {
+        text.push_str(&format!("- dropped (tombstone): {fid}\n"));
     }
     Ok(text)
 }

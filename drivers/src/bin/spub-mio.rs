@@ -1,6 +1,9 @@
 //! `spub-mio`: the tinySSB pub. A drop-in for the reference `spub.py`: same options, same data
 //! directory format; plus UDP, multicast and KISS faces.
 
+// The clap types' doc comments are the --help text, written for a terminal, not Markdown.
+#![allow(clippy::doc_markdown)]
+
 use std::ffi::OsString;
 use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs};
 use std::path::PathBuf;
@@ -30,12 +33,16 @@ Examples:
 spub.py's command lines are accepted as its argparse accepts them: -role, its
 prefixes (-r, -ro) and -role=VALUE; -d DIR, -dDIR and -d=DIR; combined flags
 such as -vd DIR. Stop with SIGINT or SIGTERM: the pub persists the store and
-exits 0.";
+exits 0.
+
+The websocket port also answers plain HTTP GET: / (a status page that refreshes
+itself), /status.json, /metrics (Prometheus) and /healthz.";
 
 /// spub.py's single-dash long options and the options they mean here.
 const LEGACY: &[cli::Legacy] = &[("role", "role"), ("help", "help")];
 
-/// The batched policy: the relay syncs the store once a second; the write count only bounds
+/// The batched policy: the relay syncs the store when a burst settles and at least once a
+/// second; the write count only bounds
 /// what a burst can leave unsynced (65536 writes, about 7.5 MiB).
 const BATCHED: Durability = Durability::Batched { every: 65_536 };
 
@@ -48,8 +55,8 @@ const VERBOSE: &str = "tinyssb_drivers=debug,packet=trace";
 #[derive(Parser, Debug)]
 #[command(name = "spub-mio", version, after_help = EXAMPLES, args_override_self = true, infer_long_args = true)]
 struct Cli {
-    /// A port number: serve websockets on it. A ws:// URL: connect to that pub (reconnects with
-    /// backoff). Nothing: connect to ws://127.0.0.1:8080 as spub.py does, unless --connect,
+    /// A port number: serve websockets on it. A ws:// or wss:// URL: connect to that pub
+    /// (reconnects with backoff; wss:// trusts the built-in Mozilla root certificates). Nothing: connect to ws://127.0.0.1:8080 as spub.py does, unless --connect,
     /// --udp, --mc or --kiss gives another face
     #[arg(value_name = "URI_OR_PORT", allow_negative_numbers = true)]
     uri_or_port: Option<String>,
@@ -77,7 +84,7 @@ struct Cli {
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
     bind: String,
 
-    /// Also connect to this ws:// URL (repeatable)
+    /// Also connect to this ws:// or wss:// URL (repeatable)
     #[arg(long, value_name = "URL", value_parser = parse_ws_url)]
     connect: Vec<String>,
 
@@ -107,7 +114,8 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = 64)]
     max_per_ip: usize,
 
-    /// every: fsync each write; batched: at most once a second (entries that reached the log
+    /// every: fsync each write; batched: group commit when a burst settles, at least once a
+    /// second under load (entries that reached the log
     /// survive a crash)
     #[arg(long, value_name = "POLICY", value_enum, default_value_t = Fsync::Batched)]
     fsync: Fsync,
@@ -172,6 +180,21 @@ struct Cli {
     /// How long an id that left the GOset unconfirmed is not learned again from peers
     #[arg(long, value_name = "SECS", default_value_t = 1200, help_heading = "Access and limits")]
     quarantine: u64,
+
+    /// Drop feeds with no new entry for DAYS days (fractions allowed): each is moved to
+    /// DATAPATH/.dropped/ and tombstoned, so peers cannot bring it back; checked hourly.
+    /// 'tinyssb-feed undrop' takes a feed back [default: never]
+    #[arg(long, value_name = "DAYS", value_parser = parse_days, help_heading = "Access and limits")]
+    expire_after: Option<Duration>,
+}
+
+/// A positive number of days, fractions allowed, as a duration.
+fn parse_days(s: &str) -> Result<Duration, String> {
+    let days: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of days"))?;
+    if !days.is_finite() || days <= 0.0 || days > 100_000.0 {
+        return Err(format!("'{s}' is not a number of days between 0 (excluded) and 100000"));
+    }
+    Ok(Duration::from_secs_f64(days * 86_400.0))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -230,14 +253,17 @@ fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args, cl
             .verify_threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)),
         admission,
+        expire_after: c.expire_after,
     };
     match c.uri_or_port {
         Some(t) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => {
             let port: u16 = t.parse().map_err(|_| invalid(format!("port {t} is out of range (1-65535)")))?;
             cfg.listen = Some(resolve(&format!("{}:{port}", bracket(&c.bind))).map_err(invalid)?);
         }
-        Some(t) if t.starts_with("ws://") => cfg.connect.insert(0, parse_ws_url(&t).map_err(invalid)?),
-        Some(t) => return Err(invalid(format!("'{t}' is neither a port number nor a ws:// URL"))),
+        Some(t) if t.starts_with("ws://") || t.starts_with("wss://") => {
+            cfg.connect.insert(0, parse_ws_url(&t).map_err(invalid)?)
+        }
+        Some(t) => return Err(invalid(format!("'{t}' is neither a port number nor a ws:// or wss:// URL"))),
         // spub.py's default, kept unless the options already name a face (e.g. UDP only).
         None if cfg.connect.is_empty()
             && cfg.udp.is_empty()
@@ -331,10 +357,11 @@ fn resolve(s: &str) -> Result<SocketAddr, String> {
 }
 
 fn parse_ws_url(v: &str) -> Result<String, String> {
-    let host = v.strip_prefix("ws://").map(|rest| rest.split(['/', ':']).next().unwrap_or_default());
+    let rest = v.strip_prefix("ws://").or_else(|| v.strip_prefix("wss://"));
+    let host = rest.map(|rest| rest.split(['/', ':']).next().unwrap_or_default());
     match host {
         Some(h) if !h.is_empty() => Ok(v.to_owned()),
-        _ => Err("expected ws://HOST[:PORT][/PATH] (wss:// needs a proxy in front)".to_owned()),
+        _ => Err("expected ws://HOST[:PORT][/PATH] or wss://HOST[:PORT][/PATH]".to_owned()),
     }
 }
 
@@ -452,6 +479,16 @@ mod tests {
     }
 
     #[test]
+    fn expiry_takes_days_and_fractions() {
+        assert_eq!(ok(&[]).cfg.expire_after, None);
+        assert_eq!(ok(&["--expire-after", "30"]).cfg.expire_after, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(ok(&["--expire-after=0.5"]).cfg.expire_after, Some(Duration::from_secs(43_200)));
+        for bad in ["0", "-1", "soon", "inf", "NaN", "1e9"] {
+            err(&["--expire-after", bad]);
+        }
+    }
+
+    #[test]
     fn id_files_allow_comments_and_name_the_bad_line() {
         let a = "aa".repeat(32);
         let b = "0B".repeat(32);
@@ -484,6 +521,7 @@ mod tests {
         assert!(connects(&["--mc", "224.1.1.1:5000"]).is_empty());
         assert_eq!(connects(&["--connect", "ws://h:1"]), ["ws://h:1"]);
         assert_eq!(connects(&["ws://h:2", "--connect", "ws://h:1"]), ["ws://h:2", "ws://h:1"]);
+        assert_eq!(connects(&["wss://h:3/p", "--connect", "wss://h:4"]), ["wss://h:3/p", "wss://h:4"]);
         assert!(connects(&["8080", "--udp", "127.0.0.1:5001,127.0.0.1:5002"]).is_empty());
     }
 
@@ -559,7 +597,8 @@ mod tests {
         assert!(err(&["--fsync", "never"]).contains("never"));
         assert!(err(&["--summary", "-1"]).contains("-1"));
         assert_eq!(ok(&["--summary", "0"]).cfg.summary_every, Duration::from_secs(1));
-        assert!(err(&["--connect", "wss://h"]).contains("ws://HOST"));
+        assert_eq!(ok(&["--connect", "wss://h"]).cfg.connect, ["wss://h"]);
+        assert!(err(&["--connect", "wss://"]).contains("wss://HOST"));
         assert!(err(&["--connect", "ws://"]).contains("ws://HOST"));
         assert!(err(&["ws://:80"]).contains("ws://HOST"));
         assert!(err(&["--log-level", "loud"]).contains("unknown log level 'loud'"));

@@ -1,4 +1,7 @@
 //! `tinyssb-feed`: creates keys, appends to an own feed, reads feeds, posts and lists public chat.
+
+// The clap types' doc comments are the --help text, written for a terminal, not Markdown.
+#![allow(clippy::doc_markdown)]
 #![forbid(unsafe_code)]
 
 use std::ffi::OsString;
@@ -26,6 +29,8 @@ Examples:
   tinyssb-feed read -d alice FID --from 2 --json
   tinyssb-feed chat post -d alice -k me.json 'hi all'
   tinyssb-feed chat list -d alice
+  tinyssb-feed drop -d /srv/pub FID
+  tinyssb-feed undrop -d /srv/pub FID --restore
 
 The key file is JSON: {\"seed\": \"<64 hex: 32-byte ed25519 secret seed>\",
 \"fid\": \"<64 hex: feed id = public key>\"}, created with mode 0600; only the seed
@@ -34,7 +39,11 @@ by its feed id); publish and chat post create it if needed. They refuse a
 directory that a running pub (or another writer) has open, since two writers
 would damage it: publish into a separate directory and let the pub replicate
 from it, or stop the pub first. read and chat list only read: they work next
-to a running pub and change nothing, not even a damaged feed.";
+to a running pub and change nothing, not even a damaged feed. drop and undrop
+change DATA, so they too refuse it while a pub runs. drop keeps the feed's data
+in DATA/.dropped (delete it there to free the space) and records a tombstone in
+DATA/.tombstones: a pub on DATA then refuses the feed from every peer until
+undrop removes the tombstone.";
 
 /// Creates keys, appends to your own tinySSB feed, reads feeds, posts and lists public chat.
 #[derive(Parser, Debug)]
@@ -83,11 +92,32 @@ enum Cmd {
     /// Public chat: Text-And-Voice messages as the tinySSB app shows them
     #[command(subcommand)]
     Chat(Chat),
+    /// Remove a feed from DATA: its directory moves to DATA/.dropped/FID-N and its id gets a
+    /// tombstone in DATA/.tombstones, so pubs on DATA refuse it from peers until undrop
+    Drop {
+        #[command(flatten)]
+        data: Data,
+        /// The feed id, 64 hex digits (a feed DATA does not hold gets a tombstone too)
+        #[arg(value_name = "FID", value_parser = parse_fid)]
+        fid: FeedId,
+    },
+    /// Remove a feed's tombstone so that pubs on DATA take it from peers again
+    Undrop {
+        #[command(flatten)]
+        data: Data,
+        /// The feed id, 64 hex digits
+        #[arg(value_name = "FID", value_parser = parse_fid)]
+        fid: FeedId,
+        /// Also move the most recently dropped copy of the feed back from DATA/.dropped
+        #[arg(long)]
+        restore: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 enum Chat {
-    /// Post a message: a chain20 entry ["TAV", TEXT, null, unix-seconds] (BIPF)
+    /// Post a message as the tinySSB app does: a chain20 entry ["TAV", TIPS, TEXT, null,
+    /// unix-seconds] (BIPF; TIPS: a list of the chat's latest posts)
     Post {
         #[command(flatten)]
         data: Data,
@@ -97,7 +127,8 @@ enum Chat {
         #[arg(value_name = "TEXT")]
         text: OsString,
     },
-    /// List the public chat messages of all feeds by time
+    /// List the public chat messages of all feeds by time (app and simplechat forms; voice
+    /// posts as [voice, N bytes])
     List {
         #[command(flatten)]
         data: Data,
@@ -178,10 +209,96 @@ fn run(cmd: Cmd) -> Result<String, Failure> {
             let key = load_key(&key.key)?;
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(fail)?;
             let secs = i64::try_from(now.as_secs()).map_err(fail)?;
-            publish(&data.data, &key, &inspect::tav_encode(text, secs), true)
+            let tips = inspect::chat_tips_in(&data.data).map_err(fail)?;
+            publish(&data.data, &key, &inspect::tav_encode(&tips, Some(text), None, secs), true)
         }
         Cmd::Chat(Chat::List { data }) => chat_list(&data.data),
+        Cmd::Drop { data, fid } => drop_feed(&data.data, &fid),
+        Cmd::Undrop { data, fid, restore } => undrop(&data.data, &fid, restore),
     }
+}
+
+/// Opens an existing data directory for writing, refusing (with advice) one a pub has open.
+fn open_for_change(data: &Path) -> Result<FsStore, Failure> {
+    if !data.is_dir() {
+        return Err(fail(format!("data directory {} does not exist", data.display())));
+    }
+    let store = FsStore::open(data, FsConfig::default()).map_err(|e| match e {
+        StoreError::Locked { .. } => fail(format!(
+            "{e}; stop the pub first (a running pub drops quiet feeds itself with --expire-after)"
+        )),
+        e => fail(format!("data directory {}: {e}", data.display())),
+    })?;
+    inspect::report_notes(store.open_report());
+    Ok(store)
+}
+
+fn drop_feed(data: &Path, fid: &FeedId) -> Result<String, Failure> {
+    let mut store = open_for_change(data)?;
+    let held = store.frontier(fid).is_some();
+    let already = store.tombstones().contains(fid);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(fail)?;
+    let note =
+        format!("dropped {} UTC by tinyssb-feed", inspect::utc(i64::try_from(now.as_secs()).map_err(fail)?));
+    let kept = store.drop_feed_noted(fid, &note).map_err(fail)?;
+    Ok(match (kept, held, already) {
+        (Some(path), _, _) => format!("dropped {fid}: data moved to {}\n", path.display()),
+        (None, _, true) => format!("{fid} was already dropped\n"),
+        (None, true, false) => format!("dropped {fid}\n"),
+        (None, false, false) => format!("{fid} is not in {}; tombstone recorded\n", data.display()),
+    })
+}
+
+fn undrop(data: &Path, fid: &FeedId, restore: bool) -> Result<String, Failure> {
+    let mut store = open_for_change(data)?;
+    if !store.remove_tombstone(fid).map_err(fail)? {
+        return Err(fail(format!("{fid} has no tombstone in {}", data.display())));
+    }
+    let mut out = format!("{fid}: tombstone removed; peers can bring the feed back\n");
+    let copies = dropped_copies(data, fid);
+    let home = data.join(fid.to_hex());
+    match copies.last() {
+        Some((_, newest)) if restore && home.symlink_metadata().is_err() => {
+            drop(store);
+            std::fs::rename(newest, &home)
+                .map_err(|e| fail(format!("moving {} back: {e}", newest.display())))?;
+            out.push_str(&format!("restored {} to {}\n", newest.display(), home.display()));
+        }
+        Some(_) if restore => {
+            return Err(fail(format!(
+                "{} exists: not restoring over it (tombstone removed)",
+                home.display()
+            )));
+        }
+        Some((_, newest)) => out.push_str(&format!(
+            "its dropped data is in {} (use --restore to move it back)\n",
+            newest.display()
+        )),
+        None if restore => {
+            return Err(fail(format!("no dropped copy of {fid} to restore (tombstone removed)")))
+        }
+        None => {}
+    }
+    Ok(out)
+}
+
+/// The copies of `fid` kept in DATA/.dropped, as (number, path), oldest drop first.
+fn dropped_copies(data: &Path, fid: &FeedId) -> Vec<(u64, PathBuf)> {
+    let prefix = format!("{fid}-");
+    let dir = data.join(tinyssb::store::fs::DROPPED_DIR);
+    let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().into_string().ok()?;
+                    let n = name.strip_prefix(&prefix)?.parse().ok()?;
+                    Some((n, e.path()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
 }
 
 fn keygen(path: &Path) -> Result<String, Failure> {
@@ -271,10 +388,13 @@ fn chat_list(data: &Path) -> Result<String, Failure> {
     let mut store = inspect::open_existing(data).map_err(fail)?;
     let mut out = String::new();
     for m in inspect::tav_messages(&mut store).map_err(fail)? {
-        let voice = if m.voice { "<voice msg> " } else { "" };
         let author = m.author.to_hex();
         let short = author.get(..8).unwrap_or(&author);
-        out.push_str(&format!("{} UTC  {short}  {voice}{}\n", inspect::utc(m.time), m.text));
+        out.push_str(&format!(
+            "{} UTC  {short}  {}\n",
+            inspect::utc(m.body.time),
+            inspect::describe_tav(&m.body)
+        ));
     }
     Ok(out)
 }
@@ -315,6 +435,14 @@ mod tests {
             Ok(Cmd::Chat(Chat::Post { .. }))
         ));
         assert!(matches!(parse(&["chat", "list", "-d", "D"]), Ok(Cmd::Chat(Chat::List { .. }))));
+        match parse(&["drop", "-d", "D", &fid]).unwrap() {
+            Cmd::Drop { data, fid: f } => assert_eq!((data.data, f.to_hex()), ("D".into(), fid.clone())),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["undrop", &fid, "-d", "D", "--restore"]).unwrap() {
+            Cmd::Undrop { fid: f, restore, .. } => assert_eq!((f.to_hex(), restore), (fid.clone(), true)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -328,6 +456,8 @@ mod tests {
             &["chat"],
             &["chat", "list"],
             &["keygen", "--chain"],
+            &["drop", "-d", "D"],
+            &["undrop", "-d", "D", "nothex"],
         ] {
             let e = parse(bad).err().unwrap_or_else(|| panic!("{bad:?} accepted"));
             assert_eq!(e.exit_code(), 2, "{bad:?}");
