@@ -33,25 +33,35 @@ fn fan_out(source: &Path, dir: &Path, clients: usize) -> Vec<Duration> {
     let a_dir = dir.join("a");
     common::copy_dir(source, &a_dir);
     let port = free_port();
+    let pub_threads = std::env::var("BENCH_PUB_VERIFY_THREADS").unwrap_or_else(|_| "0".into());
     let a = Pub::spawn(&[
         "-d",
         a_dir.to_str().expect("utf8"),
         "--max-per-ip",
         "0",
         "--verify-threads",
-        "0",
+        &pub_threads,
         &port.to_string(),
     ]);
     wait_listening(port);
     let url = format!("ws://127.0.0.1:{port}");
     let mut watches: Vec<LogWatch> =
         (0..clients).map(|i| LogWatch::new(&a_dir, &dir.join(format!("c{i}")))).collect();
-    // The clients check signatures in their loops: a pool per client would only add threads
-    // competing for the same two cores.
+    // The clients check signatures in their loops (`BENCH_CLIENT_VERIFY_THREADS`, default 0): a
+    // pool per client would only add threads competing for the same two cores.
+    let threads = std::env::var("BENCH_CLIENT_VERIFY_THREADS").unwrap_or_else(|_| "0".into());
     let procs: Vec<Pub> = (0..clients)
         .map(|i| {
             let d = dir.join(format!("c{i}"));
-            Pub::spawn(&["-d", d.to_str().expect("utf8"), "--fsync", "batched", "--verify-threads", "0", &url])
+            Pub::spawn(&[
+                "-d",
+                d.to_str().expect("utf8"),
+                "--fsync",
+                "batched",
+                "--verify-threads",
+                &threads,
+                &url,
+            ])
         })
         .collect();
     let mut done: Vec<Option<Duration>> = vec![None; clients];
@@ -66,7 +76,8 @@ fn fan_out(source: &Path, dir: &Path, clients: usize) -> Vec<Duration> {
     }
     drop(procs);
     drop(a);
-    let mut times: Vec<Duration> = done.into_iter().map(|d| d.expect("every client syncs within 300 s")).collect();
+    let mut times: Vec<Duration> =
+        done.into_iter().map(|d| d.expect("every client syncs within 300 s")).collect();
     times.sort();
     times
 }
@@ -78,8 +89,13 @@ fn main() {
     let source = tmp.path().join("source");
     let mut full = sim::populated_store(&mut sim::Rng::new(7), 0, FEEDS, ENTRIES, 30, 2048);
     write_datadir(&mut full, &source);
+    if let Ok(keep) = std::env::var("BENCH_KEEP_SOURCE") {
+        // A copy of the corpus to run pubs on by hand.
+        common::copy_dir(&source, Path::new(&keep));
+    }
     println!("fan_out: {clients} fresh clients sync {FEEDS}x{ENTRIES} from one pub at once");
-    let (mut alone, mut medians, mut slowest, mut fairness) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut alone, mut medians, mut slowest, mut fairness) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
         let single = fan_out(&source, &tmp.path().join(format!("s{run}")), 1)[0];
         let times = fan_out(&source, &tmp.path().join(format!("f{run}")), clients);
