@@ -18,4 +18,5 @@ pub mod relay;
 pub mod serial;
 pub mod status;
 pub mod udp;
+pub mod verify;
 pub mod ws;

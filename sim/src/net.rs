@@ -88,6 +88,9 @@ pub struct Sim {
     pub delivered: u64,
     /// Bytes each node handed to its links.
     pub bytes_sent: Vec<u64>,
+    /// Nodes with `Config::external_verify` get their verification jobs answered at once, in
+    /// the order issued; with this set, the jobs issued since the last answers go newest first.
+    pub reverse_verdicts: bool,
 }
 
 impl Sim {
@@ -111,6 +114,7 @@ impl Sim {
             sent: 0,
             delivered: 0,
             bytes_sent: Vec::new(),
+            reverse_verdicts: false,
         }
     }
 
@@ -352,6 +356,17 @@ impl Sim {
     /// Moves every queued transmit onto the links, and every event into [`Sim::events`].
     fn collect(&mut self) {
         for i in 0..self.nodes.len() {
+            let now = self.now;
+            if let Some(n) = self.nodes[i].as_mut() {
+                // Verification jobs (`Config::external_verify`) are answered at once.
+                let mut jobs: Vec<_> = std::iter::from_fn(|| n.poll_verify()).collect();
+                if self.reverse_verdicts {
+                    jobs.reverse();
+                }
+                for job in jobs {
+                    n.handle_verified(now, job.id, job.verify());
+                }
+            }
             while let Some(tx) = self.nodes[i].as_mut().and_then(Node::poll_transmit) {
                 self.transmit(i, tx.face.0 as usize, tx.packet.as_slice());
             }

@@ -12,12 +12,34 @@
 //! 2. [`Node::poll_event`] until `None`: what happened (feeds, entries, drops);
 //! 3. [`Node::poll_timeout`]: when to call [`Node::handle_timeout`] next.
 //!
+//! With [`Config::external_verify`], also drain [`Node::poll_verify`] (before or after the
+//! events) and hand each job's verdict back with [`Node::handle_verified`] whenever it is ready,
+//! then drain the outputs again.
+//!
 //! `poll_*` methods only hand out what the inputs produced; they never touch the store.
 //!
 //! Feed a burst of packets (everything one read returned) before calling
 //! [`Node::handle_timeout`]: incoming entries are accepted by their DMX, and their signatures
 //! are verified as a batch when the batch is full or when the timers run (the batch makes
 //! [`Node::poll_timeout`] due at once). Only then do they reach the store and emit events.
+//!
+//! # External verification
+//!
+//! Signature checks are most of a receiving node's work. With [`Config::external_verify`] the
+//! node does not check a full or due batch itself: it hands it out as a [`VerifyJob`] (owned
+//! messages, signatures and keys) through [`Node::poll_verify`], and the driver runs
+//! [`VerifyJob::verify`] (or its own equivalent) on any thread and returns the [`Verdict`] with
+//! [`Node::handle_verified`]. Meanwhile the batch's entries stay tentative: their feeds' next
+//! entries and their sidechain chunks are still accepted. Jobs are committed in the order they
+//! were issued, whatever order their verdicts arrive in, with exactly the rules of the in-line
+//! check, so the store ends up the same. While jobs are out, a partial batch waits to fill up
+//! (or for the last verdict) instead of making [`Node::poll_timeout`] due. At most
+//! [`Config::max_verify_jobs`] jobs are out at once; past that bound the node checks further
+//! batches itself (the caller slows down, which pushes back on peers) and queues them behind the
+//! jobs out, and with four times that many queued it settles everything itself, as
+//! [`Node::into_store`], [`Node::follow`] and a GOset change that may evict a feed do. [`Node::store_mut`] waits for nothing in this mode: entries in jobs
+//! are not in the store until their verdict is back. A verdict for a job the node already
+//! settled itself is ignored.
 //!
 //! # Backpressure
 //!
@@ -76,6 +98,7 @@ use crate::wire::packet::Packet;
 use crate::wire::request::{chnk_dmx, want_dmx};
 
 pub use admission::{Admission, DEFAULT_MAX_SIDECHAIN_BYTES};
+pub use batch::{Verdict, VerifyItem, VerifyJob};
 use face::Face;
 pub use pacer::PacerConfig;
 use timers::Timer;
@@ -155,6 +178,13 @@ pub struct Config {
     pub max_queued_total: usize,
     /// Which feed ids are admitted, how long unconfirmed ids live, and per-feed size limits.
     pub admission: Admission,
+    /// Hand batches of signatures out through [`Node::poll_verify`] instead of checking them
+    /// in-line (see the module docs). Default false.
+    pub external_verify: bool,
+    /// With `external_verify`, the most jobs out at once (each at most 64 entries; the chunks held
+    /// for their entries are bounded by 1024 per job). Past it the node checks further batches
+    /// itself, and settles everything itself with four times as many batches waiting. Default 16.
+    pub max_verify_jobs: usize,
     /// If set, a confirmed feed with no new entry for this long is dropped (see
     /// [`Node::expire_feeds`]), checked every `expire_after` but at most once an hour.
     /// Default: never.
@@ -191,6 +221,8 @@ impl Default for Config {
             max_queued_per_face: 256 * 1024,
             max_queued_total: 64 * 1024 * 1024,
             admission: Admission::default(),
+            external_verify: false,
+            max_verify_jobs: 16,
             expire_after: None,
         }
     }
@@ -391,7 +423,8 @@ impl<S: Store> Node<S> {
         node
     }
 
-    /// Stops the node and hands back its store (with every entry received so far verified).
+    /// Stops the node and hands back its store (with every entry received so far verified; with
+    /// external verification the jobs still out are verified here and their verdicts not needed).
     pub fn into_store(mut self) -> S {
         self.settle();
         self.store
@@ -405,9 +438,13 @@ impl<S: Store> Node<S> {
         &self.store
     }
 
-    /// The store, mutably (for example to `sync` it).
+    /// The store, mutably (for example to `sync` it). Entries awaiting their check are verified
+    /// and stored first, except with external verification: then it waits for nothing, and
+    /// entries out for verification are not in it yet.
     pub fn store_mut(&mut self) -> &mut S {
-        self.settle();
+        if !self.cfg.external_verify {
+            self.settle();
+        }
         &mut self.store
     }
 
@@ -557,7 +594,11 @@ impl<S: Store> Node<S> {
     /// Time passed: run the timers that are due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.clock = self.clock.max(now);
-        self.settle();
+        if self.next_expiry().is_some_and(|t| t <= now) {
+            // An id about to expire may have its first entry out for verification.
+            self.settle();
+        }
+        self.close_due_batch();
         self.expire_unconfirmed(now);
         self.expire_idle(now);
         for timer in self.timers.due(now) {
@@ -577,6 +618,14 @@ impl<S: Store> Node<S> {
                 }
             }
         }
+    }
+
+    /// The verdict on the job `job` handed out by [`Node::poll_verify`]. Its entries are stored
+    /// (or rejected) as soon as every job issued before it is settled too; ids the node no longer
+    /// waits for are ignored.
+    pub fn handle_verified(&mut self, now: Instant, job: u64, verdict: Verdict) {
+        self.clock = self.clock.max(now);
+        self.take_verdict(job, verdict);
     }
 
     // ---- commands ----
@@ -663,6 +712,17 @@ impl<S: Store> Node<S> {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// The next batch of signatures to check, with [`Config::external_verify`] (never otherwise).
+    #[must_use]
+    pub fn poll_verify(&mut self) -> Option<VerifyJob> {
+        self.batch.next_job()
+    }
+
+    /// Jobs handed out (or ready to be) whose verdicts the node still waits for.
+    pub fn verify_jobs_outstanding(&self) -> usize {
+        self.batch.outstanding()
     }
 
     /// When [`Node::handle_timeout`] must be called next.

@@ -132,6 +132,11 @@ struct Cli {
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 
+    /// Threads that check signatures beside the main loop (0: the loop checks them itself)
+    /// [default: the number of cores]
+    #[arg(long, value_name = "N")]
+    verify_threads: Option<usize>,
+
     /// Most bytes of output queued for one connection (queued in the pub or in its socket
     /// buffer); answers to a peer that reads slowly wait for room. Bytes, or with K, M or G
     #[arg(long, value_name = "BYTES", default_value = "256K", value_parser = parse_size,
@@ -244,6 +249,9 @@ fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args, cl
         summary_every: Duration::from_secs(c.summary.max(1)),
         max_queue_per_conn: usize::try_from(c.max_queue_per_conn).unwrap_or(usize::MAX),
         max_queue_total: usize::try_from(c.max_queue_total).unwrap_or(usize::MAX),
+        verify_threads: c
+            .verify_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)),
         admission,
         expire_after: c.expire_after,
     };
@@ -441,6 +449,15 @@ mod tests {
         for bad in ["", "K", "12T", "-1", "1.5M", "99999999999999999999", "20000000000G"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn verify_threads_default_to_the_cores_and_zero_means_in_line() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        assert_eq!(ok(&[]).cfg.verify_threads, cores);
+        assert_eq!(ok(&["--verify-threads", "0"]).cfg.verify_threads, 0);
+        assert_eq!(ok(&["--verify-threads=3"]).cfg.verify_threads, 3);
+        err(&["--verify-threads", "-1"]);
     }
 
     #[test]
