@@ -4,7 +4,6 @@
 //! order, late, or not at all until the bound forces the node to check them itself; forged
 //! entries are rejected the same way.
 
-use tinyssb_sim::{contents, converged, key, populated_store, FeedBytes, LinkSpec, Rng, Sim};
 use tinyssb::crypto::Keypair;
 use tinyssb::ids::{FeedId, MsgId, Seq};
 use tinyssb::node::{Config, FaceId, Node, Verdict, VerifyJob};
@@ -13,6 +12,7 @@ use tinyssb::store::mem::MemStore;
 use tinyssb::store::Store;
 use tinyssb::time::{Duration, Instant};
 use tinyssb::wire::entry::{entry_dmx, Entry};
+use tinyssb_sim::{contents, converged, key, populated_store, FeedBytes, LinkSpec, Rng, Sim};
 
 const FACE: FaceId = FaceId(1);
 
