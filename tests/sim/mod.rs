@@ -85,6 +85,9 @@ struct Link {
     up: bool,
     /// When each direction's wire is free again (bandwidth model): [a→b, b→a].
     busy_until: [Instant; 2],
+    /// A secure link's transport at each end, [a's, b's]: packets travel sealed.
+    #[cfg(feature = "secure")]
+    secure: Option<[tinyssb::secure::Link; 2]>,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -173,8 +176,33 @@ impl Sim {
     /// Joins nodes `a` and `b`; the link is up at once. Returns the link index (also the face id).
     pub fn link(&mut self, a: usize, b: usize, spec: LinkSpec) -> usize {
         let id = self.links.len();
-        self.links.push(Link { a, b, spec, up: false, busy_until: [self.now; 2] });
+        self.links.push(Link {
+            a,
+            b,
+            spec,
+            up: false,
+            busy_until: [self.now; 2],
+            #[cfg(feature = "secure")]
+            secure: None,
+        });
         self.set_link(id, true);
+        id
+    }
+
+    /// Joins nodes `a` and `b` by a secure link: `ends` are the transports of a finished
+    /// handshake, `a`'s first. Packets travel (and are traced) sealed; the link must be
+    /// reliable and without jitter, as Noise's nonces need the order kept.
+    #[cfg(feature = "secure")]
+    pub fn secure_link(
+        &mut self,
+        a: usize,
+        b: usize,
+        spec: LinkSpec,
+        ends: [tinyssb::secure::Link; 2],
+    ) -> usize {
+        assert!(spec.loss == 0.0 && spec.jitter == Duration::ZERO, "a secure link needs order");
+        let id = self.link(a, b, spec);
+        self.links[id].secure = Some(ends);
         id
     }
 
@@ -265,14 +293,14 @@ impl Sim {
                 }
                 let jitter = if spec.jitter.0 > 0 { self.rng.below(spec.jitter.0 + 1) } else { 0 };
                 let at = start + spec.per_packet + spec.latency + Duration(jitter);
+                #[allow(unused_mut)]
+                let mut bytes = tx.packet.as_slice().to_vec();
+                #[cfg(feature = "secure")]
+                if let Some(ends) = self.links[id].secure.as_mut() {
+                    bytes = ends[dir].seal(&bytes).expect("seal");
+                }
                 self.order += 1;
-                self.queue.push(Reverse(InFlight {
-                    at,
-                    order: self.order,
-                    to,
-                    link: id,
-                    bytes: tx.packet.as_slice().to_vec(),
-                }));
+                self.queue.push(Reverse(InFlight { at, order: self.order, to, link: id, bytes }));
             }
             while let Some(node) = self.nodes[i].as_mut() {
                 match node.poll_event() {
@@ -322,9 +350,18 @@ impl Sim {
                 continue;
             }
             let now = self.now;
+            #[allow(unused_mut)]
+            let mut packet = p.bytes.clone();
+            #[cfg(feature = "secure")]
+            {
+                let end = usize::from(self.links[p.link].a != p.to);
+                if let Some(ends) = self.links[p.link].secure.as_mut() {
+                    packet = ends[end].open(&p.bytes).expect("open");
+                }
+            }
             if let Some(n) = self.nodes[p.to].as_mut() {
                 self.delivered += 1;
-                n.handle_packet(now, FaceId(p.link as u64), &p.bytes);
+                n.handle_packet(now, FaceId(p.link as u64), &packet);
                 self.trace.push(TraceItem { at: now, to: p.to, link: p.link, bytes: p.bytes });
             }
         }
