@@ -88,6 +88,8 @@ pub enum SecureError {
     Untrusted([u8; KEY_LEN]),
     /// The handshake is not finished (or its last message not yet taken for sending).
     NotFinished,
+    /// A direction of the link used up its nonces (2^64 - 1 messages).
+    Exhausted,
 }
 
 impl fmt::Display for SecureError {
@@ -104,6 +106,7 @@ impl fmt::Display for SecureError {
                 write!(f, "peer static key {} is not trusted", crate::ids::to_hex(k))
             }
             SecureError::NotFinished => write!(f, "handshake not finished"),
+            SecureError::Exhausted => write!(f, "the link used up its nonces"),
         }
     }
 }
@@ -417,17 +420,26 @@ impl Handshake {
             return Err(SecureError::NotFinished);
         }
         let peer = self.peer.ok_or(SecureError::NotFinished)?;
-        let ts = self.hs.into_transport_mode().map_err(|e| setup(&e))?;
-        Ok(Link { ts: Box::new(ts), peer })
+        let ts = self.hs.into_stateless_transport_mode().map_err(|e| setup(&e))?;
+        Ok(Link { ts: Box::new(ts), peer, sent: 0, received: 0 })
     }
 }
 
 /// The transport of a secure link: seals each outgoing packet into one message and opens each
-/// incoming one, with Noise's counter nonces, so a replayed, dropped, reordered or altered
-/// message fails to open.
+/// incoming one, with Noise's counter nonces (one counter per direction, from 0), so a
+/// replayed, dropped, reordered or altered message fails to open.
+///
+/// The counters are kept here rather than in `snow` so that a driver whose transport refuses a
+/// sealed message (a full write buffer) can take it back ([`Link::retract`]): the next packet
+/// then uses the same nonce, and the receiver, which never saw the refused message, stays in
+/// step.
 pub struct Link {
-    ts: Box<snow::TransportState>,
+    ts: Box<snow::StatelessTransportState>,
     peer: PeerIdentity,
+    /// Nonce of the next message sealed.
+    sent: u64,
+    /// Nonce of the next message opened.
+    received: u64,
 }
 
 impl fmt::Debug for Link {
@@ -451,12 +463,15 @@ impl Link {
         if pkt.len() > MAX_PACKET {
             return Err(SecureError::TooLong(pkt.len()));
         }
+        // Noise reserves the last nonce; a link never gets there in practice.
+        let next = self.sent.checked_add(1).filter(|n| *n < u64::MAX).ok_or(SecureError::Exhausted)?;
         let start = out.len();
         out.resize(start + pkt.len() + TAG_LEN, 0);
         let tail = out.get_mut(start..).unwrap_or_default();
-        match self.ts.write_message(pkt, tail) {
+        match self.ts.write_message(self.sent, pkt, tail) {
             Ok(n) => {
                 out.truncate(start + n);
+                self.sent = next;
                 Ok(())
             }
             Err(e) => {
@@ -464,6 +479,13 @@ impl Link {
                 Err(setup(&e))
             }
         }
+    }
+
+    /// Takes back the message sealed last, which must be discarded unsent (its transport
+    /// refused it): the next packet is sealed with its nonce. Sealing the same nonce twice is
+    /// safe only because the first message never leaves the node.
+    pub fn retract(&mut self) {
+        self.sent = self.sent.saturating_sub(1);
     }
 
     /// Seals one packet into a new transport message.
@@ -481,9 +503,11 @@ impl Link {
         if msg.len() <= TAG_LEN {
             return Err(SecureError::Empty);
         }
+        let next = self.received.checked_add(1).filter(|n| *n < u64::MAX).ok_or(SecureError::Exhausted)?;
         let mut out = vec![0u8; msg.len()];
-        let n = self.ts.read_message(msg, &mut out).map_err(|_| SecureError::Decrypt)?;
+        let n = self.ts.read_message(self.received, msg, &mut out).map_err(|_| SecureError::Decrypt)?;
         out.truncate(n);
+        self.received = next;
         Ok(out)
     }
 }

@@ -209,3 +209,15 @@ fn a_feed_binding_names_the_feed_and_a_false_one_fails() {
     let stolen = Arc::new(SecureConfig { binding: Some(binding), ..SecureConfig::new(key(3)) });
     assert_eq!(pair(cfg(2), stolen).unwrap_err(), (true, SecureError::BadBinding));
 }
+
+#[test]
+fn a_retracted_message_leaves_the_link_in_step() {
+    let (_, mut li, mut lr) = pair(cfg(1), cfg(2)).unwrap();
+    assert_eq!(lr.open(&li.seal(b"one").unwrap()).unwrap(), b"one");
+    let refused = li.seal(b"refused by a full buffer").unwrap();
+    li.retract();
+    let two = li.seal(b"two").unwrap();
+    assert_eq!(lr.open(&two).unwrap(), b"two");
+    // The refused message would have had the same nonce: it no longer opens.
+    assert_eq!(lr.open(&refused), Err(SecureError::Decrypt));
+}

@@ -786,6 +786,11 @@ impl Conn {
         match ws.write(Message::binary(msg)) {
             Ok(()) => {}
             Err(tungstenite::Error::WriteBufferFull(_)) => {
+                // Refused unsent: a secure link takes the nonce back, or the peer would fail
+                // to open every later message.
+                if let Noise::Link(link) = &mut self.noise {
+                    link.retract();
+                }
                 stats.drop_queue_full += 1;
                 self.backlog.dropped += pkt.len();
                 self.pending = true;

@@ -199,3 +199,45 @@ fn a_secure_client_against_a_plain_server_fails_and_retries() {
     assert!(c.stats().closed_protocol >= 3, "{:?}", c.stats());
     assert_eq!(ups(&evs, 1), 0);
 }
+
+#[test]
+fn packets_dropped_at_a_full_write_buffer_do_not_break_a_secure_link() {
+    // Two pollers, so the client can be left unread while the server fills its buffer.
+    let cfg = WsConfig { max_write_buffer: 8 * 1024, ..WsConfig::default() };
+    let mut server = WsServer::bind(0, any_port(), cfg).unwrap();
+    server.set_secure(WsSecure { noise: noise(1, Trust::Any), require: false });
+    let url = format!("noise+ws://{}/", server.local_addr().unwrap());
+    let mut client = WsClient::new(0, &url, WsConfig::default(), fast()).unwrap();
+    client.set_secure(noise(2, Trust::Any));
+    let (mut hs, mut hc) = (Harness::new(), Harness::new());
+    server.register(hs.poll.registry()).unwrap();
+    client.register(hc.poll.registry()).unwrap();
+    let end = Instant::now() + Duration::from_secs(5);
+    while (server.peers().is_empty() || client.state() != ClientState::Open) && Instant::now() < end {
+        hs.turn(&mut [&mut server]);
+        hc.turn(&mut [&mut client]);
+    }
+    let peer = server.peers()[0];
+    let end = Instant::now() + Duration::from_secs(10);
+    while server.stats().drop_queue_full == 0 && Instant::now() < end {
+        for _ in 0..1000 {
+            server.send(Dest::Peer(peer), &[0xAB; 120]);
+        }
+        hs.turn(&mut [&mut server]);
+    }
+    assert!(server.stats().drop_queue_full > 0, "{:?}", server.stats());
+    // After the drops, a marker packet (again each turn, until the buffer has room for it):
+    // it must still open at the client.
+    let marker = vec![0xCD; 120];
+    let mut seen = false;
+    let end = Instant::now() + Duration::from_secs(30);
+    while !seen && Instant::now() < end {
+        server.send(Dest::Peer(peer), &marker);
+        hs.turn(&mut [&mut server]);
+        let evs = hc.turn(&mut [&mut client]);
+        seen = evs.iter().any(|(_, e)| matches!(e, FaceEvent::Packet(_, p) if *p == marker));
+    }
+    assert!(seen, "client stats {:?}, server {:?}", client.stats(), server.stats());
+    assert_eq!(client.stats().closed_protocol, 0);
+    assert_eq!(server.peers(), vec![peer], "the link survived");
+}
