@@ -18,8 +18,9 @@
 //! Secure links (issue #14, [`tinyssb::secure`]): a connection whose opening handshake selects
 //! the websocket subprotocol [`SUBPROTOCOL`] (`tinyssb-noise`) runs a Noise XX handshake in its
 //! first three binary messages (the client initiates) and then carries every packet sealed,
-//! one transport message per websocket message. The face reports such a peer up only once that
-//! handshake succeeded. A server offers secure links when given [`WsSecure`]
+//! one transport message per websocket message. The face reports such a peer up only once its
+//! side of that handshake succeeded (a server after the client's last message; a client once it
+//! sent that message, learning of a refusal by the close that follows). A server offers secure links when given [`WsSecure`]
 //! ([`WsServer::set_secure`]) and keeps serving plain clients unless told to refuse them; a
 //! client asks for one when its URL is `noise+ws://` or `noise+wss://`
 //! ([`WsClient::set_secure`]). Old peers never see any of this: a plain client sends no
