@@ -108,9 +108,12 @@ fn main() {
         per_s(smed)
     );
     let ratio = pmed.as_secs_f64() / smed.as_secs_f64();
+    // The fastest runs are the least disturbed by other load on the machine.
+    let best = pmin.as_secs_f64() / smin.as_secs_f64();
     println!(
-        "secure_throughput: throughput ratio secure/plain {ratio:.2} (goal >= 0.8){}",
-        if ratio >= 0.8 { "" } else { "  BELOW GOAL" }
+        "secure_throughput: throughput ratio secure/plain {ratio:.2} of medians, {best:.2} of the fastest \
+         runs (goal >= 0.8){}",
+        if ratio.min(best) >= 0.8 { "" } else { "  BELOW GOAL" }
     );
     let per_packet = seal_open(100_000);
     println!(
