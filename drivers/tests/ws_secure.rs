@@ -241,3 +241,43 @@ fn packets_dropped_at_a_full_write_buffer_do_not_break_a_secure_link() {
     assert_eq!(client.stats().closed_protocol, 0);
     assert_eq!(server.peers(), vec![peer], "the link survived");
 }
+
+#[test]
+fn a_client_that_stalls_in_the_noise_handshake_is_cut_off() {
+    let cfg = WsConfig { handshake_timeout: Duration::from_millis(300), ..WsConfig::default() };
+    let mut server = WsServer::bind(0, any_port(), cfg).unwrap();
+    server.set_secure(WsSecure { noise: noise(1, Trust::Any), require: false });
+    let addr = server.local_addr().unwrap();
+    let mut h = Harness::new();
+    server.register(h.poll.registry()).unwrap();
+    // Opens the websocket with the subprotocol, then sends no Noise message at all.
+    let staller = std::thread::spawn(move || {
+        let mut req = format!("ws://{addr}/").into_client_request().unwrap();
+        req.headers_mut().insert("Sec-WebSocket-Protocol", SUBPROTOCOL.parse().unwrap());
+        let (mut ws, _) = tungstenite::client(req, TcpStream::connect(addr).unwrap()).unwrap();
+        let started = Instant::now();
+        while ws.read().is_ok() {}
+        started.elapsed()
+    });
+    let mut evs = Vec::new();
+    let end = Instant::now() + Duration::from_secs(10);
+    while !staller.is_finished() && Instant::now() < end {
+        evs.extend(h.turn(&mut [&mut server]));
+    }
+    let held = staller.join().unwrap();
+    assert!(held < Duration::from_secs(5), "held {held:?}");
+    assert_eq!(server.stats().closed_protocol, 1, "{:?}", server.stats());
+    assert_eq!(ups(&evs, 0), 0, "never reported up");
+    assert_eq!(server.connection_count(), 0);
+}
+
+#[test]
+fn noise_urls_wrap_ws_and_wss_only() {
+    let new =
+        |url: &str| WsClient::new(0, url, WsConfig::default(), Backoff::default()).map(|c| c.wants_secure());
+    assert_eq!(new("noise+ws://127.0.0.1:8080/"), Ok(true));
+    assert_eq!(new("noise+wss://pub.example.org/"), Ok(true));
+    assert_eq!(new("ws://127.0.0.1:8080/"), Ok(false));
+    assert!(new("noise+http://127.0.0.1/").is_err());
+    assert!(new("noise+ws:///nohost").is_err());
+}
