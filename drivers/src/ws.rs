@@ -359,6 +359,10 @@ impl Conn {
             since: Some(self.since),
             bytes_in: self.bytes_in,
             bytes_out: self.bytes_out,
+            secure_key: match &self.noise {
+                Noise::Link(link) => Some(link.peer().static_key),
+                _ => None,
+            },
         }
     }
 

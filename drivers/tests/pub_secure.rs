@@ -3,6 +3,7 @@
 //! a pub that requires secure links refuses plain clients; a key file is created once.
 mod procs;
 
+use std::io::{Read, Write};
 use std::path::Path;
 
 use procs::{copy_dir, free_port, same_logs, utf8, vectors, wait_until, Pub, PATIENCE};
@@ -47,6 +48,17 @@ fn two_pubs_replicate_over_a_secure_link_next_to_a_plain_client() {
         to_hex(&key_a.public())
     )));
     assert!(log(&a).contains("plain clients served"));
+    // The status page names the secure peer's key; the plain client has none.
+    let status = || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.write_all(b"GET /status.json HTTP/1.1\r\nHost: x\r\n\r\n").expect("request");
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer
+    };
+    let key = format!("\"secure_key\":\"{}\"", to_hex(&key_b.public()));
+    assert!(wait_until(PATIENCE, || status().contains(&key)), "{}", status());
+    assert!(wait_until(PATIENCE, || status().contains("\"secure_key\":null")), "{}", status());
     assert!(plain.stop() && secure.stop() && server.stop(), "a pub did not exit 0 on SIGTERM");
 }
 
