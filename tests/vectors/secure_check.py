@@ -22,10 +22,10 @@ def side(initiator, static, ephemeral):
     c.set_as_initiator() if initiator else c.set_as_responder()
     c.set_prologue(b"tinyssb-noise-v1")
     c.set_keypair_from_private_bytes(Keypair.STATIC, bytes([static]) * 32)
+    c.set_keypair_from_private_bytes(Keypair.EPHEMERAL, bytes([ephemeral]) * 32)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a fixed ephemeral key is for tests only
-        c.set_keypair_from_private_bytes(Keypair.EPHEMERAL, bytes([ephemeral]) * 32)
-    c.start_handshake()
+        warnings.simplefilter("ignore")  # it warns that a fixed ephemeral key is for tests only
+        c.start_handshake()
     return c
 
 
