@@ -243,12 +243,11 @@ pub struct WsSecure {
 }
 
 /// The server's part of subprotocol negotiation, run by tungstenite on the client's request:
-/// selects [`SUBPROTOCOL`] if the client offers it and secure links are on, notes the choice in
-/// `chosen`, and refuses a plain client if secure links are required.
+/// if secure links are on (`chosen` is set), selects [`SUBPROTOCOL`] when the client offers it
+/// and notes that in `chosen`, and refuses a plain client if secure links are required.
 struct Negotiate {
-    offer: bool,
+    chosen: Option<Arc<AtomicBool>>,
     require: bool,
-    chosen: Arc<AtomicBool>,
 }
 
 impl Callback for Negotiate {
@@ -264,12 +263,17 @@ impl Callback for Negotiate {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .any(|p| p.trim() == SUBPROTOCOL);
-        if self.offer && asked {
-            response
-                .headers_mut()
-                .insert("Sec-WebSocket-Protocol", SUBPROTOCOL.parse().map_err(|_| refuse())?);
-            self.chosen.store(true, Ordering::Relaxed);
-        } else if self.require {
+        match &self.chosen {
+            Some(chosen) if asked => {
+                response
+                    .headers_mut()
+                    .insert("Sec-WebSocket-Protocol", SUBPROTOCOL.parse().map_err(|_| refuse())?);
+                chosen.store(true, Ordering::Relaxed);
+                return Ok(response);
+            }
+            _ => {}
+        }
+        if self.require {
             return Err(refuse());
         }
         Ok(response)
@@ -615,9 +619,9 @@ impl Conn {
             Stage::Upgrade(stream) => {
                 let negotiate = match &self.noise {
                     Noise::Offered(_, chosen, require) => {
-                        Negotiate { offer: true, require: *require, chosen: Arc::clone(chosen) }
+                        Negotiate { chosen: Some(Arc::clone(chosen)), require: *require }
                     }
-                    _ => Negotiate { offer: false, require: false, chosen: Arc::default() },
+                    _ => Negotiate { chosen: None, require: false },
                 };
                 match tungstenite::accept_hdr_with_config(
                     Stream::Plain(stream),
