@@ -18,6 +18,8 @@ pub mod ids;
 // that work has landed, to keep the merges small.
 #[allow(clippy::needless_pass_by_value, clippy::redundant_closure_for_method_calls)]
 pub mod node;
+#[cfg(feature = "secure")]
+pub mod secure;
 pub mod stats;
 pub mod store;
 pub mod time;

@@ -74,6 +74,7 @@ fn every_spec_example_matches_the_code() {
             "entry" => check_entry(block),
             "chunk" => check_chunk(block),
             "frontier" => check_frontier(block),
+            "noise" => check_noise(block),
             k if DRIVER_KINDS.contains(&k) => continue,
             other => Err(format!("unknown kind {other:?}: add a check for it")),
         };
@@ -84,8 +85,19 @@ fn every_spec_example_matches_the_code() {
     }
     assert!(problems.is_empty(), "SPEC.md examples out of date:\n{}", problems.join("\n"));
     // Guards against the parser silently finding nothing.
-    let kinds =
-        ["varint", "bipf", "request-int", "dmx", "claim", "want", "chnk", "entry", "chunk", "frontier"];
+    let kinds = [
+        "varint",
+        "bipf",
+        "request-int",
+        "dmx",
+        "claim",
+        "want",
+        "chnk",
+        "entry",
+        "chunk",
+        "frontier",
+        "noise",
+    ];
     for kind in kinds {
         assert!(seen.contains(kind), "no hex {kind} block found in SPEC.md");
     }
@@ -129,6 +141,54 @@ fn apis_named_in_spec_exist() {
     }
     assert!(missing.is_empty(), "{}", missing.join("\n"));
     assert!(named > 0, "SPEC.md names no Type::function at all: is the scan broken?");
+}
+
+/// The secure-link example of SPEC.md section 12: static secrets `01*32` (initiator) and
+/// `02*32`, ephemeral entropy `11*32` and `22*32`, empty payloads. Returns the three handshake
+/// messages and the initiator's first transport message, sealing `hello`.
+fn noise_example() -> Result<Vec<Vec<u8>>, String> {
+    use std::sync::Arc;
+    use tinyssb::secure::{Handshake, SecureConfig, Side, StaticKey};
+    let cfg = |b: u8| StaticKey::from_secret([b; 32]).map(|k| Arc::new(SecureConfig::new(k)));
+    let e = |e: tinyssb::secure::SecureError| e.to_string();
+    let mut i = Handshake::new(Side::Initiator, cfg(1).map_err(e)?, [0x11; 32]).map_err(e)?;
+    let mut r = Handshake::new(Side::Responder, cfg(2).map_err(e)?, [0x22; 32]).map_err(e)?;
+    let mut out = Vec::new();
+    for turn in 0..3 {
+        let (from, to) = if turn % 2 == 0 { (&mut i, &mut r) } else { (&mut r, &mut i) };
+        let msg = from.poll_transmit().ok_or("no handshake message due")?;
+        to.handle_message(&msg).map_err(e)?;
+        out.push(msg);
+    }
+    out.push(i.into_link().map_err(e)?.seal(b"hello").map_err(e)?);
+    Ok(out)
+}
+
+/// A `noise` block: one of the example's messages (`msg1`, `msg2`, `msg3`, `transport`), its
+/// fields split as SPEC.md section 12 lays them out.
+fn check_noise(block: &Block) -> Check {
+    let msgs = noise_example()?;
+    let (bytes, fields) = block.fields()?;
+    let part = |m: &[u8], a: usize, b: usize| m.get(a..b).map(<[u8]>::to_vec).unwrap_or_default();
+    let (msg, expected) = match block.name.as_str() {
+        "msg1" => (&msgs[0], vec![("e", msgs[0].clone())]),
+        "msg2" => {
+            let m = &msgs[1];
+            (m, vec![("e", part(m, 0, 32)), ("s", part(m, 32, 80)), ("payload", part(m, 80, m.len()))])
+        }
+        "msg3" => {
+            let m = &msgs[2];
+            (m, vec![("s", part(m, 0, 48)), ("payload", part(m, 48, m.len()))])
+        }
+        "transport" => {
+            let m = &msgs[3];
+            let n = m.len() - 16;
+            (m, vec![("ciphertext", part(m, 0, n)), ("tag", part(m, n, m.len()))])
+        }
+        other => return Err(format!("unknown noise example {other:?} (msg1, msg2, msg3, transport)")),
+    };
+    same("the message", msg, &bytes)?;
+    check_fields(&fields, &expected)
 }
 
 /// Runs `check` on every equation of the block and collects the failures with their lines.

@@ -160,12 +160,14 @@ pub struct PeerInfo {
     pub bytes_in: u64,
     /// Bytes of packets sent to it.
     pub bytes_out: u64,
+    /// Its static public key, if the link to it is secure (Noise).
+    pub secure_key: Option<[u8; 32]>,
 }
 
 impl PeerInfo {
     /// A neighbour the face knows nothing more about.
     pub fn bare(peer: PeerId) -> PeerInfo {
-        PeerInfo { peer, addr: None, since: None, bytes_in: 0, bytes_out: 0 }
+        PeerInfo { peer, addr: None, since: None, bytes_in: 0, bytes_out: 0, secure_key: None }
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Every transport is a [`face::Face`]: websocket server and client
 //! ([`ws`]), UDP unicast and multicast ([`udp`]) and KISS over a serial
-//! device ([`kiss`], [`serial`]).
+//! device ([`kiss`], [`serial`]). Websocket links can be secure (Noise; key and trust files
+//! in [`noise`]).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 // As in the core: a silent truncating cast in framing or digests is a bug.
@@ -14,6 +15,7 @@ pub mod face;
 pub mod http;
 pub mod inspect;
 pub mod kiss;
+pub mod noise;
 pub mod relay;
 pub mod serial;
 pub mod status;

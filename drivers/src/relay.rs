@@ -13,7 +13,7 @@
 //! engine's verification jobs to it right after the inputs of a turn and takes verdicts back
 //! there too; a worker that finishes wakes the loop.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll};
 use tinyssb::node::{Admission, Config as NodeConfig, Event, FaceId, FaceKind, Node, Role};
+use tinyssb::secure::{SecureConfig, StaticKey, Trust, KEY_LEN};
 use tinyssb::stats::DropReason;
 use tinyssb::store::fs::{Durability, FsConfig, FsStore};
 use tinyssb::store::{Store, StoreError};
@@ -33,7 +34,7 @@ use crate::serial::SerialPort;
 use crate::status::{FaceView, StatusBuilder};
 use crate::udp::{UdpConfig, UdpFace};
 use crate::verify::VerifyPool;
-use crate::ws::{Backoff, WsClient, WsConfig, WsServer};
+use crate::ws::{Backoff, WsClient, WsConfig, WsSecure, WsServer};
 
 /// Everything the pub needs to start.
 #[derive(Debug, Clone)]
@@ -72,6 +73,20 @@ pub struct RelayConfig {
     pub verify_threads: usize,
     /// Feeds with no new entry for this long are dropped (tombstoned); `None`: never.
     pub expire_after: Option<Duration>,
+    /// Secure websocket links; `None`: plain links only.
+    pub secure: Option<SecureOptions>,
+}
+
+/// Secure links of the websocket faces (see [`crate::ws`]): the server offers them, `noise+`
+/// URLs ask for them.
+#[derive(Debug, Clone)]
+pub struct SecureOptions {
+    /// The static key file; created (mode 0600) if missing, once the data directory is open.
+    pub key_file: PathBuf,
+    /// Refuse plain websocket clients.
+    pub require: bool,
+    /// Only these peer static keys complete a handshake; `None`: any.
+    pub trust: Option<BTreeSet<[u8; KEY_LEN]>>,
 }
 
 /// A burst counts as settled when no readiness event came for this long; then the store syncs.
@@ -113,7 +128,7 @@ fn split_face(id: FaceId) -> (usize, PeerId) {
     ((id.0 >> PEER_ID_BITS) as usize, PeerId(id.0 & PEER_MASK))
 }
 
-fn build_faces(cfg: &RelayConfig) -> io::Result<Vec<Slot>> {
+fn build_faces(cfg: &RelayConfig, secure: Option<&WsSecure>) -> io::Result<Vec<Slot>> {
     let mut slots: Vec<Slot> = Vec::new();
     let ws = WsConfig {
         max_conns: cfg.max_conns,
@@ -122,8 +137,11 @@ fn build_faces(cfg: &RelayConfig) -> io::Result<Vec<Slot>> {
         ..WsConfig::default()
     };
     if let Some(addr) = cfg.listen {
-        let face = WsServer::bind(slots.len(), addr, ws)
+        let mut face = WsServer::bind(slots.len(), addr, ws)
             .map_err(|e| context(&e, &format!("websocket server: cannot listen on {addr}")))?;
+        if let Some(sec) = secure {
+            face.set_secure(sec.clone());
+        }
         slots.push(Slot {
             face: Box::new(face),
             kind: FaceKind::Reliable,
@@ -131,12 +149,22 @@ fn build_faces(cfg: &RelayConfig) -> io::Result<Vec<Slot>> {
         });
     }
     for url in &cfg.connect {
-        let face = WsClient::new(slots.len(), url, ws, Backoff::default()).map_err(|_| {
+        let mut face = WsClient::new(slots.len(), url, ws, Backoff::default()).map_err(|_| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("'{url}' is not a ws://HOST[:PORT][/PATH] URL"),
             )
         })?;
+        match secure {
+            Some(sec) => face.set_secure(Arc::clone(&sec.noise)),
+            None if face.wants_secure() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("'{url}' needs secure links on"),
+                ))
+            }
+            None => {}
+        }
         slots.push(Slot { face: Box::new(face), kind: FaceKind::Reliable, name: format!("ws client {url}") });
     }
     for (bind, peer) in &cfg.udp {
@@ -170,6 +198,21 @@ fn build_faces(cfg: &RelayConfig) -> io::Result<Vec<Slot>> {
         });
     }
     Ok(slots)
+}
+
+/// The secure-link settings of `opts`: the key from its file, or a new key (returned too, to
+/// be written once the data directory is open, so that a failed start leaves nothing behind).
+fn secure_setup(opts: &SecureOptions) -> io::Result<(WsSecure, Option<StaticKey>)> {
+    let (key, new_key) = match crate::noise::read_key(&opts.key_file)? {
+        Some(key) => (key, None),
+        None => {
+            let key = crate::noise::generate_key()?;
+            (key.clone(), Some(key))
+        }
+    };
+    let trust = opts.trust.clone().map_or(Trust::Any, Trust::Only);
+    let noise = Arc::new(SecureConfig { trust, ..SecureConfig::new(key) });
+    Ok((WsSecure { noise, require: opts.require }, new_key))
 }
 
 /// `e` with `what` failed in front of its own message, keeping its kind.
@@ -253,8 +296,32 @@ pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
     // before the data directory is created.
     crate::ws::raise_fd_limit(cfg.max_conns as u64 + 64);
     let mut poll = Poll::new()?;
-    let mut slots = build_faces(cfg)?;
+    let (secure, new_key) = match &cfg.secure {
+        Some(opts) => {
+            let (sec, new_key) = secure_setup(opts)?;
+            (Some(sec), new_key)
+        }
+        None => (None, None),
+    };
+    let mut slots = build_faces(cfg, secure.as_ref())?;
     let store = open_store(cfg)?;
+    if let (Some(opts), Some(sec)) = (&cfg.secure, &secure) {
+        if let Some(key) = new_key {
+            crate::noise::write_key(&opts.key_file, &key)
+                .map_err(|e| context(&e, &format!("cannot write secure key {}", opts.key_file.display())))?;
+            log::info!("secure links: created key {}", opts.key_file.display());
+        }
+        let trust = match &sec.noise.trust {
+            Trust::Any => "any peer".to_string(),
+            Trust::Only(keys) => format!("{} trusted keys", keys.len()),
+        };
+        log::info!(
+            "secure links: static key {} ({}), {trust}, plain clients {}",
+            tinyssb::ids::to_hex(&sec.noise.key.public()),
+            opts.key_file.display(),
+            if opts.require { "refused" } else { "served" }
+        );
+    }
     for note in store.open_report() {
         log::warn!("data directory {}: {}", cfg.data.display(), crate::inspect::describe_note(note));
     }
@@ -675,6 +742,7 @@ mod tests {
             max_queue_total: 1 << 26,
             verify_threads: 0,
             expire_after: None,
+            secure: None,
         };
         let Err(e) = open_store(&cfg) else { panic!("a data directory below a file opened") };
         assert!(e.to_string().starts_with("cannot create data directory "), "{e}");

@@ -54,6 +54,8 @@ pub struct PeerStatus {
     pub bytes_in: u64,
     /// Bytes of packets sent to it.
     pub bytes_out: u64,
+    /// Its static public key (hex) if the link to it is secure.
+    pub secure_key: Option<String>,
 }
 
 /// One face.
@@ -163,6 +165,7 @@ impl StatusBuilder {
                 connected_secs: p.since.map(|t| now.saturating_duration_since(t).as_secs()),
                 bytes_in: p.bytes_in,
                 bytes_out: p.bytes_out,
+                secure_key: p.secure_key.map(|k| tinyssb::ids::to_hex(&k)),
             }));
         }
         let engine = node.stats().clone();
@@ -412,6 +415,7 @@ fn render_json(s: &Status) -> String {
             "connected_secs": p.connected_secs,
             "bytes_in": p.bytes_in,
             "bytes_out": p.bytes_out,
+            "secure_key": p.secure_key,
         })).collect::<Vec<_>>(),
         "faces": s.faces.iter().map(|f| json!({
             "index": f.index,
@@ -580,7 +584,7 @@ fn render_html(s: &Status) -> String {
                 "<tr class=\"peer\"><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td>\
                  <td>{since}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
                 p.face,
-                escape_html(p.kind),
+                escape_html(&format!("{}{}", p.kind, if p.secure_key.is_some() { " (secure)" } else { "" })),
                 p.peer,
                 escape_html(p.addr.as_deref().unwrap_or("-")),
                 human_bytes(p.bytes_in),
@@ -659,6 +663,7 @@ mod tests {
                 connected_secs: Some(61),
                 bytes_in: 2048,
                 bytes_out: 5,
+                secure_key: Some("ab".repeat(32)),
             }],
             engine: Stats::default(),
             queued_bytes: 120,
@@ -715,6 +720,8 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(s.json()).unwrap_or_default();
         assert_eq!(v["feeds"][0]["chunks_missing"], 5);
         assert_eq!(v["peers"][0]["addr"], "<script>");
+        assert_eq!(v["peers"][0]["secure_key"], "ab".repeat(32));
+        assert!(h.contains("ws-server (secure)"));
     }
 
     #[test]

@@ -14,11 +14,23 @@
 //! into the binary (`webpki-roots`), plus any roots given to [`WsClient::trust_roots`]; the
 //! system certificate store is not read. The server face has no TLS of its own: a reverse
 //! proxy terminates it (see the README).
+//!
+//! Secure links (issue #14, [`tinyssb::secure`]): a connection whose opening handshake selects
+//! the websocket subprotocol [`SUBPROTOCOL`] (`tinyssb-noise`) runs a Noise XX handshake in its
+//! first three binary messages (the client initiates) and then carries every packet sealed,
+//! one transport message per websocket message. The face reports such a peer up only once its
+//! side of that handshake succeeded (a server after the client's last message; a client once it
+//! sent that message, learning of a refusal by the close that follows). A server offers secure links when given [`WsSecure`]
+//! ([`WsServer::set_secure`]) and keeps serving plain clients unless told to refuse them; a
+//! client asks for one when its URL is `noise+ws://` or `noise+wss://`
+//! ([`WsClient::set_secure`]). Old peers never see any of this: a plain client sends no
+//! subprotocol and a plain server answers none.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io::{self, Read, Write};
 use std::mem;
 use std::net::{IpAddr, Ipv6Addr, Shutdown, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,13 +39,16 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::{ClientHandshake, Request};
-use tungstenite::handshake::server::{NoCallback, ServerHandshake};
+use tungstenite::handshake::server::{
+    Callback, ErrorResponse, Request as ServerRequest, Response as ServerResponse, ServerHandshake,
+};
 use tungstenite::handshake::{HandshakeError, MidHandshake};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tungstenite::{Message, WebSocket};
 
 pub use rustls::pki_types::CertificateDer;
+use tinyssb::secure::{Handshake, Link, SecureConfig, Side, MAX_SEALED, SUBPROTOCOL};
 
 use crate::face::{
     self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, PeerInfo, MAX_FACE_PACKET, PEER_ID_BITS,
@@ -209,11 +224,83 @@ enum Stage {
     /// does not reset the connection before the client has read the answer.
     Linger(TcpStream, usize),
     /// Server: websocket handshake in progress.
-    ServerHs(MidHandshake<ServerHandshake<Stream, NoCallback>>),
+    ServerHs(MidHandshake<ServerHandshake<Stream, Negotiate>>),
     /// Exchanging messages.
     Open(WebSocket<Stream>),
     /// Transitional placeholder; a connection left here is dead.
     Gone,
+}
+
+/// Secure-link settings of a websocket face: the node's Noise key and trust list, and whether
+/// plain websocket clients are refused (server only).
+#[derive(Clone, Debug)]
+pub struct WsSecure {
+    /// Key, optional feed binding and trusted peers.
+    pub noise: Arc<SecureConfig>,
+    /// Server: answer a websocket opening handshake that does not ask for [`SUBPROTOCOL`] with
+    /// HTTP 403 instead of serving a plain link.
+    pub require: bool,
+}
+
+/// The server's part of subprotocol negotiation, run by tungstenite on the client's request:
+/// if secure links are on (`chosen` is set), selects [`SUBPROTOCOL`] when the client offers it
+/// and notes that in `chosen`, and refuses a plain client if secure links are required.
+struct Negotiate {
+    chosen: Option<Arc<AtomicBool>>,
+    require: bool,
+}
+
+impl Callback for Negotiate {
+    fn on_request(
+        self,
+        request: &ServerRequest,
+        mut response: ServerResponse,
+    ) -> Result<ServerResponse, ErrorResponse> {
+        let asked = request
+            .headers()
+            .get_all("Sec-WebSocket-Protocol")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|p| p.trim() == SUBPROTOCOL);
+        match &self.chosen {
+            Some(chosen) if asked => {
+                response
+                    .headers_mut()
+                    .insert("Sec-WebSocket-Protocol", SUBPROTOCOL.parse().map_err(|_| refuse())?);
+                chosen.store(true, Ordering::Relaxed);
+                return Ok(response);
+            }
+            _ => {}
+        }
+        if self.require {
+            return Err(refuse());
+        }
+        Ok(response)
+    }
+}
+
+/// The answer to a plain client of a server that requires secure links.
+fn refuse() -> ErrorResponse {
+    let mut resp =
+        ErrorResponse::new(Some(format!("secure link required: Sec-WebSocket-Protocol: {SUBPROTOCOL}\n")));
+    *resp.status_mut() = tungstenite::http::StatusCode::FORBIDDEN;
+    resp
+}
+
+/// The secure-link state of a connection.
+enum Noise {
+    /// A plain link.
+    Plain,
+    /// Server, websocket handshake in progress: secure links are offered (and required, if
+    /// the flag is set); `chosen` says whether the client took the offer.
+    Offered(Arc<SecureConfig>, Arc<AtomicBool>, bool),
+    /// Client, websocket handshake in progress: starts the Noise handshake once it is open.
+    Wanted(Arc<SecureConfig>),
+    /// The Noise handshake is running in the websocket's first messages.
+    Handshake(Box<Handshake>),
+    /// Packets travel sealed.
+    Link(Box<Link>),
 }
 
 /// One websocket connection, either role.
@@ -241,6 +328,8 @@ struct Conn {
     /// Bytes of packets received and sent.
     bytes_in: u64,
     bytes_out: u64,
+    /// Plain or secure, and how far a secure link got.
+    noise: Noise,
 }
 
 /// Most bytes read and discarded from a client after its HTTP answer was written.
@@ -252,7 +341,13 @@ impl Conn {
         self.addr.map_or_else(|| self.peer.to_string(), |a| format!("peer {a}"))
     }
 
+    /// Whether packets flow: the websocket is open and a secure link's handshake is done.
     fn is_open(&self) -> bool {
+        matches!(self.stage, Stage::Open(_)) && !matches!(self.noise, Noise::Handshake(_))
+    }
+
+    /// Whether the websocket itself is open (a secure link may still be handshaking).
+    fn ws_open(&self) -> bool {
         matches!(self.stage, Stage::Open(_))
     }
 
@@ -268,6 +363,10 @@ impl Conn {
             since: Some(self.since),
             bytes_in: self.bytes_in,
             bytes_out: self.bytes_out,
+            secure_key: match &self.noise {
+                Noise::Link(link) => Some(link.peer().static_key),
+                _ => None,
+            },
         }
     }
 
@@ -382,14 +481,86 @@ impl Conn {
         out: &mut Vec<FaceEvent>,
     ) -> Result<(), Close> {
         if !self.is_open() {
-            if !self.advance_handshake(cfg)? {
-                return Ok(());
+            if !self.ws_open() {
+                if !self.advance_handshake(cfg)? {
+                    return Ok(());
+                }
+                self.start_noise()?;
+            }
+            if matches!(self.noise, Noise::Handshake(_)) {
+                // Reading stops right after the handshake's last message, so that packets
+                // behind it are reported after the peer is up.
+                self.read_all(cfg, stats, out)?;
+                if matches!(self.noise, Noise::Handshake(_)) {
+                    return self.flush(registry, out);
+                }
             }
             self.since = Instant::now();
             out.push(FaceEvent::Up(self.peer));
         }
         self.unread = self.read_all(cfg, stats, out)?;
         self.flush(registry, out)
+    }
+
+    /// Right after the websocket opened: begins the Noise handshake of a secure link (the
+    /// client writes its first message), or settles on a plain link.
+    fn start_noise(&mut self) -> Result<(), Close> {
+        let (side, noise) = match mem::replace(&mut self.noise, Noise::Plain) {
+            Noise::Offered(noise, chosen, _) if chosen.load(Ordering::Relaxed) => (Side::Responder, noise),
+            Noise::Wanted(noise) => (Side::Initiator, noise),
+            _ => return Ok(()),
+        };
+        let seed = crate::noise::random32().map_err(|e| {
+            log::warn!("ws: no randomness for a secure handshake: {e}");
+            Close::Io
+        })?;
+        let hs = Handshake::new(side, noise, seed).map_err(|e| {
+            log::warn!("ws: secure handshake setup failed: {e}");
+            Close::Protocol
+        })?;
+        self.noise = Noise::Handshake(Box::new(hs));
+        self.send_handshake()
+    }
+
+    /// Writes the Noise handshake's next message, if one is due.
+    fn send_handshake(&mut self) -> Result<(), Close> {
+        let (Stage::Open(ws), Noise::Handshake(hs)) = (&mut self.stage, &mut self.noise) else {
+            return Ok(());
+        };
+        if let Some(msg) = hs.poll_transmit() {
+            match ws.write(Message::binary(msg)) {
+                Ok(()) => {}
+                Err(e) if is_would_block(&e) => {}
+                Err(e) => return Err(classify(&e)),
+            }
+            self.pending = true;
+        }
+        Ok(())
+    }
+
+    /// Takes one Noise handshake message; turns the handshake into a link when it is done.
+    fn step_handshake(&mut self, msg: &[u8]) -> Result<(), Close> {
+        let Noise::Handshake(hs) = &mut self.noise else { return Ok(()) };
+        if let Err(e) = hs.handle_message(msg) {
+            log::info!("ws: secure handshake with {} failed: {e}", self.who());
+            return Err(Close::Protocol);
+        }
+        self.send_handshake()?;
+        let Noise::Handshake(hs) = mem::replace(&mut self.noise, Noise::Plain) else { return Ok(()) };
+        if !hs.is_finished() {
+            self.noise = Noise::Handshake(hs);
+            return Ok(());
+        }
+        let link = hs.into_link().map_err(|_| Close::Protocol)?;
+        let peer = link.peer();
+        let feed = peer.feed.map_or_else(String::new, |f| format!(", feed {f}"));
+        log::info!(
+            "ws: secure link with {}: static key {}{feed}",
+            self.who(),
+            tinyssb::ids::to_hex(&peer.static_key)
+        );
+        self.noise = Noise::Link(Box::new(link));
+        Ok(())
     }
 
     /// Returns whether the connection just became open.
@@ -429,7 +600,7 @@ impl Conn {
                     }
                 };
                 match tungstenite::client::client_with_config(*request, stream, Some(cfg.tungstenite())) {
-                    Ok((ws, _)) => ws,
+                    Ok((ws, resp)) => self.check_subprotocol(ws, &resp)?,
                     Err(HandshakeError::Interrupted(mid)) => {
                         self.stage = Stage::ClientHs(mid);
                         return Ok(false);
@@ -438,7 +609,7 @@ impl Conn {
                 }
             }
             Stage::ClientHs(mid) => match mid.handshake() {
-                Ok((ws, _)) => ws,
+                Ok((ws, resp)) => self.check_subprotocol(ws, &resp)?,
                 Err(HandshakeError::Interrupted(mid)) => {
                     self.stage = Stage::ClientHs(mid);
                     return Ok(false);
@@ -446,7 +617,17 @@ impl Conn {
                 Err(HandshakeError::Failure(e)) => return Err(self.client_failed(&e)),
             },
             Stage::Upgrade(stream) => {
-                match tungstenite::accept_with_config(Stream::Plain(stream), Some(cfg.tungstenite())) {
+                let negotiate = match &self.noise {
+                    Noise::Offered(_, chosen, require) => {
+                        Negotiate { chosen: Some(Arc::clone(chosen)), require: *require }
+                    }
+                    _ => Negotiate { chosen: None, require: false },
+                };
+                match tungstenite::accept_hdr_with_config(
+                    Stream::Plain(stream),
+                    negotiate,
+                    Some(cfg.tungstenite()),
+                ) {
                     Ok(ws) => ws,
                     Err(HandshakeError::Interrupted(mid)) => {
                         self.stage = Stage::ServerHs(mid);
@@ -478,6 +659,25 @@ impl Conn {
         Ok(true)
     }
 
+    /// Client: a secure client's websocket is usable only if the server selected
+    /// [`SUBPROTOCOL`] (tungstenite already refuses an answer without any subprotocol).
+    fn check_subprotocol(
+        &self,
+        ws: WebSocket<Stream>,
+        resp: &tungstenite::handshake::client::Response,
+    ) -> Result<WebSocket<Stream>, Close> {
+        if !matches!(self.noise, Noise::Wanted(_)) {
+            return Ok(ws);
+        }
+        let chosen = resp.headers().get("Sec-WebSocket-Protocol").and_then(|v| v.to_str().ok());
+        if chosen.map(str::trim) == Some(SUBPROTOCOL) {
+            Ok(ws)
+        } else {
+            log::info!("ws client: {} did not accept a secure link", self.who());
+            Err(Close::Protocol)
+        }
+    }
+
     /// Client: says why the TLS or websocket handshake failed (a certificate the client does not
     /// trust, a server that is no websocket endpoint), which a reconnecting client would
     /// otherwise repeat silently; it retries at most once a minute after a few failures.
@@ -498,20 +698,45 @@ impl Conn {
         stats: &mut FaceStats,
         out: &mut Vec<FaceEvent>,
     ) -> Result<bool, Close> {
-        let Stage::Open(ws) = &mut self.stage else { return Ok(false) };
         for _ in 0..MAX_READ_PER_TURN {
+            let Stage::Open(ws) = &mut self.stage else { return Ok(false) };
             match ws.read() {
                 Ok(Message::Binary(data)) => {
+                    let data = match &mut self.noise {
+                        Noise::Handshake(_) => {
+                            self.step_handshake(&data)?;
+                            if matches!(self.noise, Noise::Handshake(_)) {
+                                continue;
+                            }
+                            // Done: the caller reports the peer up before reading on.
+                            return Ok(true);
+                        }
+                        Noise::Link(link) if !data.is_empty() && data.len() <= MAX_SEALED => {
+                            match link.open(&data) {
+                                Ok(pkt) => pkt,
+                                Err(e) => {
+                                    log::info!("ws: secure link with {}: {e}", self.who());
+                                    return Err(Close::Protocol);
+                                }
+                            }
+                        }
+                        Noise::Link(_) => {
+                            stats.drop_size_in += 1;
+                            continue;
+                        }
+                        _ => data.to_vec(),
+                    };
                     if data.is_empty() || data.len() > cfg.max_packet {
                         stats.drop_size_in += 1;
                     } else {
                         stats.packets_in += 1;
                         stats.bytes_in += data.len() as u64;
                         self.bytes_in += data.len() as u64;
-                        out.push(FaceEvent::Packet(self.peer, data.to_vec()));
+                        out.push(FaceEvent::Packet(self.peer, data));
                     }
                 }
                 Ok(Message::Text(_)) => {
+                    let Stage::Open(ws) = &mut self.stage else { return Err(Close::Protocol) };
                     let frame = CloseFrame { code: CloseCode::Unsupported, reason: "binary only".into() };
                     // Best effort: the connection is dropped right after.
                     let _ = ws.close(Some(frame));
@@ -552,13 +777,29 @@ impl Conn {
 
     /// Queues one packet; `Err` means the connection is broken.
     fn send(&mut self, pkt: &[u8], stats: &mut FaceStats) -> Result<(), Close> {
-        let Stage::Open(ws) = &mut self.stage else {
+        let (Stage::Open(ws), false) = (&mut self.stage, matches!(self.noise, Noise::Handshake(_))) else {
             stats.drop_no_peer += 1;
             return Ok(());
         };
-        match ws.write(Message::binary(pkt.to_vec())) {
+        let msg = match &mut self.noise {
+            Noise::Link(link) => {
+                let mut sealed = Vec::with_capacity(MAX_SEALED);
+                if link.seal_into(pkt, &mut sealed).is_err() {
+                    stats.drop_size_out += 1;
+                    return Ok(());
+                }
+                sealed
+            }
+            _ => pkt.to_vec(),
+        };
+        match ws.write(Message::binary(msg)) {
             Ok(()) => {}
             Err(tungstenite::Error::WriteBufferFull(_)) => {
+                // Refused unsent: a secure link takes the nonce back, or the peer would fail
+                // to open every later message.
+                if let Noise::Link(link) = &mut self.noise {
+                    link.retract();
+                }
                 stats.drop_queue_full += 1;
                 self.backlog.dropped += pkt.len();
                 self.pending = true;
@@ -672,6 +913,8 @@ pub struct WsServer {
     status: Option<Arc<Status>>,
     /// Room for peeking at request heads and discarding input.
     scratch: Vec<u8>,
+    /// Secure links offered (or required), if set.
+    secure: Option<WsSecure>,
     stats: FaceStats,
 }
 
@@ -696,8 +939,15 @@ impl WsServer {
             unread: Vec::new(),
             status: None,
             scratch: vec![0; http::MAX_HEAD],
+            secure: None,
             stats: FaceStats::default(),
         })
+    }
+
+    /// Offers secure links (the [`SUBPROTOCOL`]) to the clients accepted from now on, and with
+    /// `require` refuses the others.
+    pub fn set_secure(&mut self, secure: WsSecure) {
+        self.secure = Some(secure);
     }
 
     /// The address actually listened on (useful after binding port 0).
@@ -823,6 +1073,10 @@ impl WsServer {
                 since: now,
                 bytes_in: 0,
                 bytes_out: 0,
+                noise: match &self.secure {
+                    Some(sec) => Noise::Offered(Arc::clone(&sec.noise), Arc::default(), sec.require),
+                    None => Noise::Plain,
+                },
             };
             if let Some(place) = self.conns.get_mut(slot) {
                 *place = Some(conn);
@@ -1077,7 +1331,7 @@ pub struct BadUrl(pub String);
 
 impl std::fmt::Display for BadUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "not a ws:// or wss:// URL: {}", self.0)
+        write!(f, "not a ws://, wss://, noise+ws:// or noise+wss:// URL: {}", self.0)
     }
 }
 
@@ -1115,13 +1369,24 @@ impl std::error::Error for BadUrl {}
 /// Token of the client's connection within its face range.
 const CLIENT_CONN: usize = 1;
 
+/// The URL scheme prefix that asks for a secure link: `noise+ws://` and `noise+wss://`.
+pub const NOISE_SCHEME_PREFIX: &str = "noise+";
+
 /// A websocket client face: one connection to one `ws://host:port/path` or
 /// `wss://host:port/path` URL, re-established with backoff after failures (the main loop
-/// calls [`Face::on_deadline`] at [`Face::next_deadline`]).
+/// calls [`Face::on_deadline`] at [`Face::next_deadline`]). With `noise+` in front of the
+/// scheme the link is secure (see the module documentation and [`WsClient::set_secure`]).
 pub struct WsClient {
     index: usize,
     cfg: WsConfig,
+    /// The URL as given, for logs.
     url: String,
+    /// The websocket URL (without `noise+`).
+    target: String,
+    /// The URL asks for a secure link.
+    wants_secure: bool,
+    /// The key and trust list of secure links.
+    secure: Option<Arc<SecureConfig>>,
     tls: Arc<rustls::ClientConfig>,
     backoff: Backoff,
     delay: Duration,
@@ -1138,7 +1403,11 @@ impl WsClient {
     /// A client for `url` using token range `index`. Nothing happens before
     /// [`Face::register`], which starts the first connection attempt.
     pub fn new(index: usize, url: &str, cfg: WsConfig, backoff: Backoff) -> Result<WsClient, BadUrl> {
-        let req = url.into_client_request().map_err(|_| BadUrl(url.to_string()))?;
+        let (target, wants_secure) = match url.strip_prefix(NOISE_SCHEME_PREFIX) {
+            Some(rest) => (rest, true),
+            None => (url, false),
+        };
+        let req = target.into_client_request().map_err(|_| BadUrl(url.to_string()))?;
         if !matches!(req.uri().scheme_str(), Some("ws" | "wss")) || req.uri().host().is_none() {
             return Err(BadUrl(url.to_string()));
         }
@@ -1146,6 +1415,9 @@ impl WsClient {
             index,
             cfg,
             url: url.to_string(),
+            target: target.to_string(),
+            wants_secure,
+            secure: None,
             tls: tls_config(&[]).map_err(|e| BadUrl(format!("{url} ({e})")))?,
             backoff,
             delay: backoff.initial,
@@ -1165,6 +1437,18 @@ impl WsClient {
         Ok(())
     }
 
+    /// The key and trust list for a `noise+` URL's secure link; applies from the next
+    /// connection on. Without it such a client cannot connect (each attempt fails and is
+    /// logged).
+    pub fn set_secure(&mut self, noise: Arc<SecureConfig>) {
+        self.secure = Some(noise);
+    }
+
+    /// Whether the URL asks for a secure link (`noise+ws://`, `noise+wss://`).
+    pub fn wants_secure(&self) -> bool {
+        self.wants_secure
+    }
+
     /// The connection's state.
     pub fn state(&self) -> ClientState {
         match &self.conn {
@@ -1180,7 +1464,16 @@ impl WsClient {
     }
 
     fn connect(&mut self, registry: &Registry) -> io::Result<()> {
-        let req = self.url.as_str().into_client_request().map_err(io::Error::other)?;
+        let mut req = self.target.as_str().into_client_request().map_err(io::Error::other)?;
+        let noise = match (self.wants_secure, &self.secure) {
+            (false, _) => Noise::Plain,
+            (true, Some(noise)) => {
+                req.headers_mut()
+                    .insert("Sec-WebSocket-Protocol", SUBPROTOCOL.parse().map_err(io::Error::other)?);
+                Noise::Wanted(Arc::clone(noise))
+            }
+            (true, None) => return Err(io::Error::other("a noise+ URL needs a secure key (set_secure)")),
+        };
         let host = req.uri().host().unwrap_or_default().trim_matches(|c| c == '[' || c == ']').to_string();
         let secure = req.uri().scheme_str() == Some("wss");
         let port = req.uri().port_u16().unwrap_or(if secure { 443 } else { 80 });
@@ -1207,6 +1500,7 @@ impl WsClient {
             since: Instant::now(),
             bytes_in: 0,
             bytes_out: 0,
+            noise,
         });
         self.next_reconnect = None;
         Ok(())

@@ -92,7 +92,6 @@ impl LinkSpec {
 }
 
 /// A link between two nodes, as the simulator keeps it.
-#[derive(Debug)]
 pub(crate) struct Link {
     /// One end (node index).
     pub a: usize,
@@ -108,6 +107,8 @@ pub(crate) struct Link {
     pub rng: Rng,
     /// Bytes handed to the link in each direction: [a→b, b→a].
     pub bytes: [u64; 2],
+    /// A secure link's transport at each end, [a's, b's]: packets travel sealed.
+    pub secure: Option<Box<[tinyssb::secure::Link; 2]>>,
 }
 
 impl Link {

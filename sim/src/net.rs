@@ -175,8 +175,32 @@ impl Sim {
     pub fn link(&mut self, a: usize, b: usize, spec: LinkSpec) -> usize {
         let id = self.links.len();
         let rng = Rng::derive(self.seed, link_stream(id));
-        self.links.push(Link { a, b, spec, up: false, busy_until: [self.now; 2], rng, bytes: [0; 2] });
+        let link =
+            Link { a, b, spec, up: false, busy_until: [self.now; 2], rng, bytes: [0; 2], secure: None };
+        self.links.push(link);
         self.set_link(id, true);
+        id
+    }
+
+    /// Joins nodes `a` and `b` by a secure link: `ends` are the transports of a finished
+    /// handshake, `a`'s first. Packets travel (and are traced) sealed; the link must be
+    /// reliable and without jitter, as the transport's nonces need the order kept.
+    ///
+    /// # Panics
+    ///
+    /// If `spec` loses or reorders packets.
+    pub fn secure_link(
+        &mut self,
+        a: usize,
+        b: usize,
+        spec: LinkSpec,
+        ends: [tinyssb::secure::Link; 2],
+    ) -> usize {
+        assert!(spec.loss == 0.0 && spec.jitter == Duration::ZERO, "a secure link needs order");
+        let id = self.link(a, b, spec);
+        if let Some(link) = self.links.get_mut(id) {
+            link.secure = Some(Box::new(ends));
+        }
         id
     }
 
@@ -349,8 +373,12 @@ impl Sim {
             return;
         }
         let at = start + wire + spec.latency + Duration(jitter);
+        let bytes = match link.secure.as_mut() {
+            Some(ends) => ends[dir].seal(bytes).expect("a packet always seals"),
+            None => bytes.to_vec(),
+        };
         self.order += 1;
-        self.queue.push(Reverse(InFlight { at, order: self.order, to, link: id, bytes: bytes.to_vec() }));
+        self.queue.push(Reverse(InFlight { at, order: self.order, to, link: id, bytes }));
     }
 
     /// Moves every queued transmit onto the links, and every event into [`Sim::events`].
@@ -405,9 +433,15 @@ impl Sim {
             if !self.links[p.link].up {
                 continue;
             }
+            let link = &mut self.links[p.link];
+            let end = usize::from(link.a != p.to);
+            let packet = match link.secure.as_mut() {
+                Some(ends) => ends[end].open(&p.bytes).expect("a sealed packet in order opens"),
+                None => p.bytes.clone(),
+            };
             if let Some(n) = self.nodes[p.to].as_mut() {
                 self.delivered += 1;
-                n.handle_packet(now, FaceId(p.link as u64), &p.bytes);
+                n.handle_packet(now, FaceId(p.link as u64), &packet);
                 self.trace.push(TraceItem { at: now, to: p.to, link: p.link, bytes: p.bytes });
             }
         }

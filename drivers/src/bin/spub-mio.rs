@@ -19,7 +19,8 @@ use tinyssb::node::{Admission, Role};
 use tinyssb::store::fs::Durability;
 use tinyssb::FeedId;
 use tinyssb_drivers::cli::{self, LogFormat};
-use tinyssb_drivers::relay::{run, RelayConfig};
+use tinyssb_drivers::relay::{run, RelayConfig, SecureOptions};
+use tinyssb_drivers::ws::NOISE_SCHEME_PREFIX;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -29,6 +30,9 @@ Examples:
   spub-mio 8080 --kiss /dev/ttyUSB0@115200       also bridge to LoRa over serial KISS
   spub-mio --udp 0.0.0.0:5001,192.0.2.7:5001     UDP only, no websocket
   spub-mio -vd /srv/pub -role=out 8080           spub.py's spellings work too
+  spub-mio 8080 --secure                         also offer secure (Noise) links
+  spub-mio -d b 8081 --connect noise+ws://127.0.0.1:8080
+                                                 dial a pub over a secure link
 
 spub.py's command lines are accepted as its argparse accepts them: -role, its
 prefixes (-r, -ro) and -role=VALUE; -d DIR, -dDIR and -d=DIR; combined flags
@@ -56,7 +60,8 @@ const VERBOSE: &str = "tinyssb_drivers=debug,packet=trace";
 #[command(name = "spub-mio", version, after_help = EXAMPLES, args_override_self = true, infer_long_args = true)]
 struct Cli {
     /// A port number: serve websockets on it. A ws:// or wss:// URL: connect to that pub
-    /// (reconnects with backoff; wss:// trusts the built-in Mozilla root certificates). Nothing: connect to ws://127.0.0.1:8080 as spub.py does, unless --connect,
+    /// (reconnects with backoff; wss:// trusts the built-in Mozilla root certificates;
+    /// noise+ws:// and noise+wss:// ask for a secure link). Nothing: connect to ws://127.0.0.1:8080 as spub.py does, unless --connect,
     /// --udp, --mc or --kiss gives another face
     #[arg(value_name = "URI_OR_PORT", allow_negative_numbers = true)]
     uri_or_port: Option<String>,
@@ -84,7 +89,9 @@ struct Cli {
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
     bind: String,
 
-    /// Also connect to this ws:// or wss:// URL (repeatable)
+    /// Also connect to this ws://, wss://, noise+ws:// or noise+wss:// URL (repeatable). The
+    /// noise+ forms run a secure link (Noise XX) inside the websocket and fail against a pub
+    /// that does not offer one
     #[arg(long, value_name = "URL", value_parser = parse_ws_url)]
     connect: Vec<String>,
 
@@ -186,6 +193,30 @@ struct Cli {
     /// 'tinyssb-feed undrop' takes a feed back [default: never]
     #[arg(long, value_name = "DAYS", value_parser = parse_days, help_heading = "Access and limits")]
     expire_after: Option<Duration>,
+
+    /// Offer secure links (Noise XX: authenticated, encrypted) to websocket clients that ask for
+    /// them (subprotocol tinyssb-noise); plain clients are served as before. Implied by the
+    /// other options of this section and by a noise+ URL
+    #[arg(long, help_heading = "Secure links")]
+    secure: bool,
+
+    /// The pub's static key for secure links: created with mode 0600 if missing, and its
+    /// public half logged at start (peers put it in their --trust files)
+    /// [default: DATAPATH/.secure_key]
+    #[arg(long, value_name = "FILE", help_heading = "Secure links")]
+    secure_key: Option<PathBuf>,
+
+    /// Refuse websocket clients that do not ask for a secure link (HTTP 403) and plain ws://
+    /// or wss:// URLs. UDP, multicast and KISS links are plain, so they cannot be combined
+    /// with it
+    #[arg(long, help_heading = "Secure links")]
+    require_secure: bool,
+
+    /// Complete secure handshakes only with the peer static keys listed in FILE (64 hex digits
+    /// per line; blank lines and '#' comments allowed); other peers are refused after the
+    /// handshake [default: any peer]
+    #[arg(long, value_name = "FILE", help_heading = "Secure links")]
+    trust: Option<PathBuf>,
 }
 
 /// A positive number of days, fractions allowed, as a duration.
@@ -254,13 +285,18 @@ fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args, cl
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)),
         admission,
         expire_after: c.expire_after,
+        secure: None,
     };
     match c.uri_or_port {
         Some(t) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => {
             let port: u16 = t.parse().map_err(|_| invalid(format!("port {t} is out of range (1-65535)")))?;
             cfg.listen = Some(resolve(&format!("{}:{port}", bracket(&c.bind))).map_err(invalid)?);
         }
-        Some(t) if t.starts_with("ws://") || t.starts_with("wss://") => {
+        Some(t)
+            if ["ws://", "wss://"]
+                .iter()
+                .any(|s| t.strip_prefix(NOISE_SCHEME_PREFIX).unwrap_or(&t).starts_with(s)) =>
+        {
             cfg.connect.insert(0, parse_ws_url(&t).map_err(invalid)?)
         }
         Some(t) => return Err(invalid(format!("'{t}' is neither a port number nor a ws:// or wss:// URL"))),
@@ -274,8 +310,36 @@ fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args, cl
         }
         None => {}
     }
+    cfg.secure = secure_options(c.secure, c.secure_key, c.require_secure, c.trust.as_deref(), &cfg)
+        .map_err(invalid)?;
     let log_filter = if c.verbose { format!("{},{VERBOSE}", c.log_level) } else { c.log_level };
     Ok(Args { cfg, log_filter, log_format: c.log_format })
+}
+
+/// The secure-link settings from the options of that section and the URLs (reads the trust
+/// list); `None` if nothing asks for secure links.
+fn secure_options(
+    secure: bool,
+    key_file: Option<PathBuf>,
+    require: bool,
+    trust: Option<&std::path::Path>,
+    cfg: &RelayConfig,
+) -> Result<Option<SecureOptions>, String> {
+    let noise_url = cfg.connect.iter().any(|u| u.starts_with(NOISE_SCHEME_PREFIX));
+    if !(secure || key_file.is_some() || require || trust.is_some() || noise_url) {
+        return Ok(None);
+    }
+    if require {
+        if let Some(url) = cfg.connect.iter().find(|u| !u.starts_with(NOISE_SCHEME_PREFIX)) {
+            return Err(format!("--require-secure: '{url}' is a plain link; use noise+{url}"));
+        }
+        if !(cfg.udp.is_empty() && cfg.multicast.is_empty() && cfg.kiss.is_empty()) {
+            return Err("--require-secure: UDP, multicast and KISS links are plain".to_owned());
+        }
+    }
+    let trust = trust.map(tinyssb_drivers::noise::read_trust).transpose()?;
+    let key_file = key_file.unwrap_or_else(|| cfg.data.join(".secure_key"));
+    Ok(Some(SecureOptions { key_file, require, trust }))
 }
 
 /// The engine's admission rules from the access and limit options (reads the id lists).
@@ -357,11 +421,13 @@ fn resolve(s: &str) -> Result<SocketAddr, String> {
 }
 
 fn parse_ws_url(v: &str) -> Result<String, String> {
-    let rest = v.strip_prefix("ws://").or_else(|| v.strip_prefix("wss://"));
+    let plain = v.strip_prefix(NOISE_SCHEME_PREFIX).unwrap_or(v);
+    let rest = plain.strip_prefix("ws://").or_else(|| plain.strip_prefix("wss://"));
     let host = rest.map(|rest| rest.split(['/', ':']).next().unwrap_or_default());
     match host {
         Some(h) if !h.is_empty() => Ok(v.to_owned()),
-        _ => Err("expected ws://HOST[:PORT][/PATH] or wss://HOST[:PORT][/PATH]".to_owned()),
+        _ => Err("expected ws://HOST[:PORT][/PATH] or wss://HOST[:PORT][/PATH] (noise+ in front for a secure link)"
+            .to_owned()),
     }
 }
 
@@ -605,6 +671,23 @@ mod tests {
         assert!(err(&["--log-format", "xml"]).contains("xml"));
         assert!(err(&["--max", "3"]).contains("--max"));
         assert!(err(&["http://h"]).contains("neither a port"));
+    }
+
+    #[test]
+    fn secure_links_are_off_unless_asked_for() {
+        assert!(ok(&["8080"]).cfg.secure.is_none());
+        let s = ok(&["-d", "/srv/pub", "8080", "--secure"]).cfg.secure.expect("on");
+        assert_eq!(s.key_file, PathBuf::from("/srv/pub/.secure_key"));
+        assert!(!s.require && s.trust.is_none());
+        let s = ok(&["noise+ws://h:1", "--secure-key", "/k"]).cfg.secure.expect("on");
+        assert_eq!(s.key_file, PathBuf::from("/k"));
+        assert!(ok(&["--connect", "noise+wss://h/p"]).cfg.secure.is_some());
+        assert_eq!(ok(&["noise+ws://h:1"]).cfg.connect, ["noise+ws://h:1"]);
+        assert!(ok(&["8080", "--require-secure"]).cfg.secure.expect("on").require);
+        assert!(err(&["8080", "--require-secure", "--connect", "ws://h"]).contains("noise+ws://h"));
+        assert!(err(&["8080", "--require-secure", "--mc", "224.1.1.1:5000"]).contains("plain"));
+        assert!(err(&["--connect", "noise+ws://"]).contains("ws://HOST"));
+        assert!(err(&["8080", "--trust", "/nonexistent/trust"]).contains("--trust /nonexistent/trust"));
     }
 
     #[test]
