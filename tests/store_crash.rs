@@ -226,6 +226,8 @@ fn foreign_entries_are_skipped_with_a_note() {
     let empty_feed = FeedId([0x11; 32]);
     std::fs::create_dir(root.join(empty_feed.to_hex())).unwrap();
     std::fs::write(root.join(sc.fid.to_hex()).join("notes.txt"), b"foreign").unwrap();
+    // Dot files are the pub's own (here a secure-link key): skipped without a note.
+    std::fs::write(root.join(".secure_key"), b"{}").unwrap();
     let mut store = reopen(root);
     let skipped = store.open_report().iter().filter(|n| matches!(n, OpenNote::Skipped { .. })).count();
     assert_eq!(skipped, 4, "{:?}", store.open_report());

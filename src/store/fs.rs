@@ -6,6 +6,7 @@
 //! DATADIR/.tinyssb.lock                        advisory lock held by the one writer
 //! DATADIR/.tombstones                          ids of dropped feeds, one per line
 //! DATADIR/.dropped/<fid>-<n>/                  directories of dropped feeds, kept aside
+//! DATADIR/.<anything else>                      the pub's other files (e.g. `.secure_key`)
 //! ```
 //! A record is `entry(120) ‖ one 120-byte slot per sidechain chunk (zeros until received) ‖
 //! u32be(offset of the record's start)`. An in-memory index of record offsets, built at open from
@@ -291,7 +292,9 @@ impl FsStore {
         names.sort_by_key(std::fs::DirEntry::file_name);
         for item in names {
             let name = item.file_name();
-            if name == LOCK_FILE || name == TOMBSTONES_FILE || name == DROPPED_DIR {
+            // Dot files are the pub's own (the lock, tombstones, dropped feeds, the secure-link
+            // key): never feeds, and not worth a note.
+            if name.to_str().is_some_and(|n| n.starts_with('.')) {
                 continue;
             }
             let path = item.path();
