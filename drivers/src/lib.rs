@@ -16,7 +16,7 @@ pub mod http;
 pub mod inspect;
 pub mod kiss;
 pub mod noise;
-pub mod relay;
+pub mod pub_loop;
 pub mod serial;
 pub mod status;
 pub mod udp;

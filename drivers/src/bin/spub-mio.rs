@@ -19,7 +19,7 @@ use tinyssb::node::{Admission, Role};
 use tinyssb::store::fs::Durability;
 use tinyssb::FeedId;
 use tinyssb_drivers::cli::{self, LogFormat};
-use tinyssb_drivers::relay::{run, RelayConfig, SecureOptions};
+use tinyssb_drivers::pub_loop::{run, PubConfig, SecureOptions};
 use tinyssb_drivers::ws::NOISE_SCHEME_PREFIX;
 
 const EXAMPLES: &str = "\
@@ -45,7 +45,7 @@ itself), /status.json, /metrics (Prometheus) and /healthz.";
 /// spub.py's single-dash long options and the options they mean here.
 const LEGACY: &[cli::Legacy] = &[("role", "role"), ("help", "help")];
 
-/// The batched policy: the relay syncs the store when a burst settles and at least once a
+/// The batched policy: the pub's loop syncs the store when a burst settles and at least once a
 /// second; the write count only bounds
 /// what a burst can leave unsynced (65536 writes, about 7.5 MiB).
 const BATCHED: Durability = Durability::Batched { every: 65_536 };
@@ -241,9 +241,9 @@ enum Fsync {
     Batched,
 }
 
-/// What `main` needs: the relay's configuration and the logger's.
+/// What `main` needs: the pub loop's configuration and the logger's.
 struct Args {
-    cfg: RelayConfig,
+    cfg: PubConfig,
     log_filter: String,
     log_format: LogFormat,
 }
@@ -258,7 +258,7 @@ fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args, cl
     let c = Cli::from_arg_matches(&matches)?;
     let invalid = |msg: String| Cli::command().error(clap::error::ErrorKind::ValueValidation, msg);
     let admission = admission(&c).map_err(invalid)?;
-    let mut cfg = RelayConfig {
+    let mut cfg = PubConfig {
         data: c.data,
         role: match c.role {
             RoleArg::In => Role::In,
@@ -323,7 +323,7 @@ fn secure_options(
     key_file: Option<PathBuf>,
     require: bool,
     trust: Option<&std::path::Path>,
-    cfg: &RelayConfig,
+    cfg: &PubConfig,
 ) -> Result<Option<SecureOptions>, String> {
     let noise_url = cfg.connect.iter().any(|u| u.starts_with(NOISE_SCHEME_PREFIX));
     if !(secure || key_file.is_some() || require || trust.is_some() || noise_url) {

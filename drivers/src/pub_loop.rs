@@ -38,7 +38,7 @@ use crate::ws::{Backoff, WsClient, WsConfig, WsSecure, WsServer};
 
 /// Everything the pub needs to start.
 #[derive(Debug, Clone)]
-pub struct RelayConfig {
+pub struct PubConfig {
     /// The data directory (created if missing).
     pub data: PathBuf,
     /// What the node does with feeds.
@@ -107,7 +107,7 @@ fn stored_count(node: &Node<FsStore>) -> u64 {
 /// Rounds of transmit-and-flush per loop turn before readiness is polled again.
 const MAX_TRANSMIT_ROUNDS: usize = 64;
 
-/// A face as the relay holds it, with the engine's view of its kind.
+/// A face as the pub loop holds it, with the engine's view of its kind.
 struct Slot {
     face: Box<dyn Face>,
     kind: FaceKind,
@@ -128,7 +128,7 @@ fn split_face(id: FaceId) -> (usize, PeerId) {
     ((id.0 >> PEER_ID_BITS) as usize, PeerId(id.0 & PEER_MASK))
 }
 
-fn build_faces(cfg: &RelayConfig, secure: Option<&WsSecure>) -> io::Result<Vec<Slot>> {
+fn build_faces(cfg: &PubConfig, secure: Option<&WsSecure>) -> io::Result<Vec<Slot>> {
     let mut slots: Vec<Slot> = Vec::new();
     let ws = WsConfig {
         max_conns: cfg.max_conns,
@@ -222,7 +222,7 @@ fn context(e: &io::Error, what: &str) -> io::Error {
 
 /// Opens (creating if needed) the data directory. If opening fails, whatever this call
 /// created is removed again, so a failed start leaves nothing behind.
-fn open_store(cfg: &RelayConfig) -> io::Result<FsStore> {
+fn open_store(cfg: &PubConfig) -> io::Result<FsStore> {
     let data = &cfg.data;
     // The outermost directory of the path that does not exist yet.
     let created = data.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.exists()).last();
@@ -288,7 +288,7 @@ fn role_name(role: Role) -> &'static str {
 }
 
 /// Runs the pub until `stop` is set (by a signal handler). Returns after persisting the store.
-pub fn run(cfg: &RelayConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
+pub fn run(cfg: &PubConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
     let start = Instant::now();
     let clock = || tinyssb::time::Instant(u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX));
 
@@ -724,7 +724,7 @@ mod tests {
         // A file where the data directory's parent should be: opening fails after nothing
         // was created, and the file stays.
         std::fs::write(tmp.path().join("file"), b"x").unwrap();
-        let mut cfg = RelayConfig {
+        let mut cfg = PubConfig {
             data: tmp.path().join("file/data"),
             role: Role::InOut,
             listen: None,
