@@ -1,5 +1,5 @@
 //! KISS framing (FEND-delimited frames with FESC byte stuffing, no command
-//! byte) as a pure incremental codec, and [`KissFace`], a face that speaks it
+//! byte) as a pure incremental codec, and [`KissTransport`], a face that speaks it
 //! over a [`SerialPort`].
 
 use std::fmt;
@@ -9,8 +9,10 @@ use mio::event::{Event, Source};
 use mio::{Interest, Registry};
 
 use crate::crc;
-use crate::face::{self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, MAX_FACE_PACKET};
 use crate::serial::SerialPort;
+use crate::transport::{
+    self, Backlog, Dest, PeerId, Transport, TransportEvent, TransportStats, MAX_TRANSPORT_PACKET,
+};
 
 /// Frame delimiter.
 pub const FEND: u8 = 0xC0;
@@ -113,7 +115,7 @@ impl Decoder {
     }
 }
 
-/// Settings of a [`KissFace`].
+/// Settings of a [`KissTransport`].
 #[derive(Debug, Clone, Copy)]
 pub struct KissConfig {
     /// Append / require the CRC32 trailer inside each frame (the ESP32
@@ -127,7 +129,7 @@ pub struct KissConfig {
 
 impl Default for KissConfig {
     fn default() -> Self {
-        KissConfig { crc: false, max_packet: MAX_FACE_PACKET, max_out_bytes: 16 * 1024 }
+        KissConfig { crc: false, max_packet: MAX_TRANSPORT_PACKET, max_out_bytes: 16 * 1024 }
     }
 }
 
@@ -136,7 +138,7 @@ pub const SERIAL_PEER: PeerId = PeerId(0);
 
 /// A point-to-point face: KISS frames over a serial device.
 #[derive(Debug)]
-pub struct KissFace {
+pub struct KissTransport {
     port: SerialPort,
     index: usize,
     cfg: KissConfig,
@@ -145,14 +147,14 @@ pub struct KissFace {
     backlog: Backlog,
     writable_interest: bool,
     announced: bool,
-    stats: FaceStats,
+    stats: TransportStats,
 }
 
-impl KissFace {
-    /// A face over `port` that will use token range `index` (see [`face::face_of`]).
-    pub fn new(port: SerialPort, index: usize, cfg: KissConfig) -> KissFace {
+impl KissTransport {
+    /// A face over `port` that will use token range `index` (see [`transport::face_of`]).
+    pub fn new(port: SerialPort, index: usize, cfg: KissConfig) -> KissTransport {
         let max_frame = cfg.max_packet + if cfg.crc { crc::CRC_LEN } else { 0 };
-        KissFace {
+        KissTransport {
             port,
             index,
             cfg,
@@ -160,12 +162,12 @@ impl KissFace {
             out: Vec::new(),
             writable_interest: false,
             announced: false,
-            stats: FaceStats::default(),
+            stats: TransportStats::default(),
             backlog: Backlog::default(),
         }
     }
 
-    fn deliver(&mut self, frame: Result<Vec<u8>, KissError>, out: &mut Vec<FaceEvent>) {
+    fn deliver(&mut self, frame: Result<Vec<u8>, KissError>, out: &mut Vec<TransportEvent>) {
         let frame = match frame {
             Ok(f) => f,
             Err(KissError::TooLong) => {
@@ -194,16 +196,16 @@ impl KissFace {
         }
         self.stats.packets_in += 1;
         self.stats.bytes_in += pkt.len() as u64;
-        out.push(FaceEvent::Packet(SERIAL_PEER, pkt));
+        out.push(TransportEvent::Packet(SERIAL_PEER, pkt));
     }
 }
 
-impl Face for KissFace {
+impl Transport for KissTransport {
     fn register(&mut self, registry: &Registry) -> std::io::Result<()> {
-        registry.register(&mut self.port, face::token(self.index, 0), Interest::READABLE)
+        registry.register(&mut self.port, transport::token(self.index, 0), Interest::READABLE)
     }
 
-    fn on_ready(&mut self, registry: &Registry, event: &Event, out: &mut Vec<FaceEvent>) {
+    fn on_ready(&mut self, registry: &Registry, event: &Event, out: &mut Vec<TransportEvent>) {
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             let mut buf = [0u8; 512];
             loop {
@@ -216,9 +218,9 @@ impl Face for KissFace {
                             }
                         }
                     }
-                    Err(e) if face::interrupted(&e) => continue,
+                    Err(e) if transport::interrupted(&e) => continue,
                     Err(e) => {
-                        if !face::would_block(&e) {
+                        if !transport::would_block(&e) {
                             log::debug!("kiss face {}: read error {e}", self.index);
                         }
                         break;
@@ -249,10 +251,10 @@ impl Face for KissFace {
         self.stats.bytes_out += pkt.len() as u64;
     }
 
-    fn flush(&mut self, registry: &Registry, out: &mut Vec<FaceEvent>) {
+    fn flush(&mut self, registry: &Registry, out: &mut Vec<TransportEvent>) {
         if !self.announced {
             self.announced = true;
-            out.push(FaceEvent::Up(SERIAL_PEER));
+            out.push(TransportEvent::Up(SERIAL_PEER));
         }
         while !self.out.is_empty() {
             match self.port.write(&self.out) {
@@ -260,9 +262,9 @@ impl Face for KissFace {
                 Ok(n) => {
                     self.out.drain(..n);
                 }
-                Err(e) if face::interrupted(&e) => continue,
+                Err(e) if transport::interrupted(&e) => continue,
                 Err(e) => {
-                    if !face::would_block(&e) {
+                    if !transport::would_block(&e) {
                         log::debug!("kiss face {}: write error {e}, dropping output", self.index);
                         self.out.clear();
                         self.backlog.dropped += std::mem::take(&mut self.backlog.unflushed);
@@ -275,7 +277,7 @@ impl Face for KissFace {
         let want = !self.out.is_empty();
         if want != self.writable_interest {
             let interest = if want { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-            match self.port.reregister(registry, face::token(self.index, 0), interest) {
+            match self.port.reregister(registry, transport::token(self.index, 0), interest) {
                 Ok(()) => self.writable_interest = want,
                 Err(e) => log::warn!("kiss face {}: reregister failed: {e}", self.index),
             }
@@ -286,7 +288,7 @@ impl Face for KissFace {
         vec![SERIAL_PEER]
     }
 
-    fn stats(&self) -> &FaceStats {
+    fn stats(&self) -> &TransportStats {
         &self.stats
     }
 

@@ -1,6 +1,6 @@
 //! Blocking mio drivers that plug the sans-IO [`tinyssb`] engine into real I/O.
 //!
-//! Every transport is a [`face::Face`]: websocket server and client
+//! Every transport is a [`transport::Transport`]: websocket server and client
 //! ([`ws`]), UDP unicast and multicast ([`udp`]) and KISS over a serial
 //! device ([`kiss`], [`serial`]). Websocket links can be secure (Noise; key and trust files
 //! in [`noise`]).
@@ -11,7 +11,6 @@
 
 pub mod cli;
 pub mod crc;
-pub mod face;
 pub mod http;
 pub mod inspect;
 pub mod kiss;
@@ -19,6 +18,7 @@ pub mod noise;
 pub mod pub_loop;
 pub mod serial;
 pub mod status;
+pub mod transport;
 pub mod udp;
 pub mod verify;
 pub mod ws;

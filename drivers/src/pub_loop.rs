@@ -28,11 +28,11 @@ use tinyssb::stats::DropReason;
 use tinyssb::store::fs::{Durability, FsConfig, FsStore};
 use tinyssb::store::{Store, StoreError};
 
-use crate::face::{face_of, Dest, Face, FaceEvent, PeerId, PEER_ID_BITS};
-use crate::kiss::{KissConfig, KissFace};
+use crate::kiss::{KissConfig, KissTransport};
 use crate::serial::SerialPort;
 use crate::status::{FaceView, StatusBuilder};
-use crate::udp::{UdpConfig, UdpFace};
+use crate::transport::{face_of, Dest, PeerId, Transport, TransportEvent, PEER_ID_BITS};
+use crate::udp::{UdpConfig, UdpTransport};
 use crate::verify::VerifyPool;
 use crate::ws::{Backoff, WsClient, WsConfig, WsSecure, WsServer};
 
@@ -109,7 +109,7 @@ const MAX_TRANSMIT_ROUNDS: usize = 64;
 
 /// A face as the pub loop holds it, with the engine's view of its kind.
 struct Slot {
-    face: Box<dyn Face>,
+    face: Box<dyn Transport>,
     kind: FaceKind,
     name: String,
 }
@@ -168,9 +168,13 @@ fn build_faces(cfg: &PubConfig, secure: Option<&WsSecure>) -> io::Result<Vec<Slo
         slots.push(Slot { face: Box::new(face), kind: FaceKind::Reliable, name: format!("ws client {url}") });
     }
     for (bind, peer) in &cfg.udp {
-        let face =
-            UdpFace::unicast(slots.len(), *bind, *peer, UdpConfig { crc: false, ..UdpConfig::default() })
-                .map_err(|e| context(&e, &format!("udp: cannot bind {bind}")))?;
+        let face = UdpTransport::unicast(
+            slots.len(),
+            *bind,
+            *peer,
+            UdpConfig { crc: false, ..UdpConfig::default() },
+        )
+        .map_err(|e| context(&e, &format!("udp: cannot bind {bind}")))?;
         slots.push(Slot {
             face: Box::new(face),
             kind: FaceKind::Broadcast,
@@ -178,7 +182,7 @@ fn build_faces(cfg: &PubConfig, secure: Option<&WsSecure>) -> io::Result<Vec<Slo
         });
     }
     for group in &cfg.multicast {
-        let face = UdpFace::multicast(slots.len(), *group, Ipv4Addr::UNSPECIFIED, UdpConfig::default())
+        let face = UdpTransport::multicast(slots.len(), *group, Ipv4Addr::UNSPECIFIED, UdpConfig::default())
             .map_err(|e| context(&e, &format!("udp multicast: cannot join {group}")))?;
         slots.push(Slot {
             face: Box::new(face),
@@ -190,7 +194,7 @@ fn build_faces(cfg: &PubConfig, secure: Option<&WsSecure>) -> io::Result<Vec<Slo
         let port = SerialPort::open(path, *baud).map_err(|e| {
             context(&e, &format!("kiss: cannot open serial device {} at {baud} baud", path.display()))
         })?;
-        let face = KissFace::new(port, slots.len(), KissConfig::default());
+        let face = KissTransport::new(port, slots.len(), KissConfig::default());
         slots.push(Slot {
             face: Box::new(face),
             kind: FaceKind::Broadcast,
@@ -360,7 +364,7 @@ pub fn run(cfg: &PubConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
     let mut last_status = Instant::now();
 
     let mut events = Events::with_capacity(1024);
-    let mut face_events: Vec<FaceEvent> = Vec::new();
+    let mut face_events: Vec<TransportEvent> = Vec::new();
     let mut peers = Peers::default();
     let mut totals = Totals::new(&mut node);
     // Group commit: what was stored since the last sync becomes durable (log fsynced, frontier
@@ -508,13 +512,13 @@ fn deliver_one(
     node: &mut Node<FsStore>,
     slot: &mut Slot,
     index: usize,
-    events: &mut Vec<FaceEvent>,
+    events: &mut Vec<TransportEvent>,
     now: tinyssb::time::Instant,
     peers: &mut Peers,
 ) {
     for ev in events.drain(..) {
         match ev {
-            FaceEvent::Up(peer) => {
+            TransportEvent::Up(peer) => {
                 let id = engine_face(index, peer);
                 let addr = slot.face.peer_addr(peer);
                 let who = match &addr {
@@ -528,7 +532,7 @@ fn deliver_one(
                 peers.0.insert(id, (who, addr, Instant::now()));
                 node.handle_face_up(now, id, slot.kind);
             }
-            FaceEvent::Down(peer) => {
+            TransportEvent::Down(peer) => {
                 let id = engine_face(index, peer);
                 match peers.0.remove(&id) {
                     Some((who, addr, since)) => {
@@ -542,7 +546,7 @@ fn deliver_one(
                 }
                 node.handle_face_down(now, id);
             }
-            FaceEvent::Packet(peer, bytes) => {
+            TransportEvent::Packet(peer, bytes) => {
                 let id = engine_face(index, peer);
                 log::trace!(target: "packet", "rx {} {}", peers.name(id, &slot.name), brief(&bytes));
                 let dropped = node.stats().dropped_total();
@@ -551,8 +555,8 @@ fn deliver_one(
                     slot.face.note_valid(peer);
                 }
             }
-            FaceEvent::Flushed(peer, bytes) => node.handle_flushed(now, engine_face(index, peer), bytes),
-            FaceEvent::SendDropped(peer, bytes) => {
+            TransportEvent::Flushed(peer, bytes) => node.handle_flushed(now, engine_face(index, peer), bytes),
+            TransportEvent::SendDropped(peer, bytes) => {
                 let id = engine_face(index, peer);
                 log::debug!("{}: {bytes} bytes of output dropped", peers.name(id, &slot.name));
                 node.handle_send_dropped(now, id, bytes);

@@ -2,7 +2,7 @@
 //! status page.
 //!
 //! The pub's loop builds a [`Status`] about once a second ([`StatusBuilder::build`]) and hands it
-//! to its faces ([`crate::face::Face::set_status`]); the websocket server answers plain HTTP
+//! to its faces ([`crate::transport::Transport::set_status`]); the websocket server answers plain HTTP
 //! requests from the latest one. A snapshot is immutable once built: each rendering is produced
 //! on first use and then reused, so a flood of requests costs at most one rendering per page and
 //! second, and serving HTTP never reads the store or the engine.
@@ -15,7 +15,7 @@ use tinyssb::node::Node;
 use tinyssb::stats::{DropReason, Stats};
 use tinyssb::store::Store;
 
-use crate::face::{Face, FaceStats};
+use crate::transport::{Transport, TransportStats};
 
 /// Most peers listed on the HTML page; the rest are counted.
 const HTML_PEERS: usize = 500;
@@ -70,7 +70,7 @@ pub struct FaceStatus {
     /// Neighbours reachable through it.
     pub peers: usize,
     /// Its counters.
-    pub stats: FaceStats,
+    pub stats: TransportStats,
 }
 
 /// The pub's state at one moment.
@@ -110,7 +110,7 @@ pub struct FaceView<'a> {
     /// What it is bound or connected to.
     pub name: &'a str,
     /// The face.
-    pub face: &'a dyn Face,
+    pub face: &'a dyn Transport,
 }
 
 /// Builds snapshots, remembering the previous one's counters for rates.
@@ -316,7 +316,7 @@ fn render_metrics(s: &Status) -> String {
     );
 
     /// A family of per-face counters: name, help, and (label value, counter) pairs.
-    type Family = (&'static str, &'static str, &'static [(&'static str, fn(&FaceStats) -> u64)]);
+    type Family = (&'static str, &'static str, &'static [(&'static str, fn(&TransportStats) -> u64)]);
     let face_families: [Family; 8] = [
         ("face_packets_received_total", "Packets a face received.", &[("", |f| f.packets_in)]),
         ("face_packets_sent_total", "Packets a face sent.", &[("", |f| f.packets_out)]),
@@ -653,7 +653,7 @@ mod tests {
                 kind: "ws-server",
                 name: "ws://0.0.0.0:8080 \"x\"".into(),
                 peers: 1,
-                stats: FaceStats { packets_in: 4, http_requests: 2, ..FaceStats::default() },
+                stats: TransportStats { packets_in: 4, http_requests: 2, ..TransportStats::default() },
             }],
             peers: vec![PeerStatus {
                 face: 0,

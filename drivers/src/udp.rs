@@ -12,7 +12,9 @@ use mio::{Interest, Registry};
 use rustix::net::{sockopt, AddressFamily, SocketType};
 
 use crate::crc;
-use crate::face::{self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, MAX_FACE_PACKET};
+use crate::transport::{
+    self, Backlog, Dest, PeerId, Transport, TransportEvent, TransportStats, MAX_TRANSPORT_PACKET,
+};
 
 /// The multicast group and port of the reference implementations.
 pub const DEFAULT_GROUP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(224, 1, 1, 1), 5000);
@@ -20,7 +22,7 @@ pub const DEFAULT_GROUP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(224, 1, 
 /// The single (possibly broadcast) neighbour of a UDP face.
 pub const UDP_PEER: PeerId = PeerId(0);
 
-/// Settings of a [`UdpFace`].
+/// Settings of a [`UdpTransport`].
 #[derive(Debug, Clone, Copy)]
 pub struct UdpConfig {
     /// Append / require the CRC32 trailer (the ESP32 firmware and the Android
@@ -34,13 +36,13 @@ pub struct UdpConfig {
 
 impl Default for UdpConfig {
     fn default() -> Self {
-        UdpConfig { crc: true, max_packet: MAX_FACE_PACKET, max_queue: 256 }
+        UdpConfig { crc: true, max_packet: MAX_TRANSPORT_PACKET, max_queue: 256 }
     }
 }
 
 /// A UDP face (unicast or multicast).
 #[derive(Debug)]
-pub struct UdpFace {
+pub struct UdpTransport {
     index: usize,
     cfg: UdpConfig,
     /// Socket we receive on (and, for unicast, send from).
@@ -55,18 +57,23 @@ pub struct UdpFace {
     backlog: Backlog,
     writable_interest: bool,
     announced: bool,
-    stats: FaceStats,
+    stats: TransportStats,
 }
 
 const RX_TOKEN: usize = 0;
 const TX_TOKEN: usize = 1;
 
-impl UdpFace {
+impl UdpTransport {
     /// A face bound to `bind` that sends every packet to `peer` and accepts
     /// datagrams from anyone. Uses token range `index`.
-    pub fn unicast(index: usize, bind: SocketAddr, peer: SocketAddr, cfg: UdpConfig) -> io::Result<UdpFace> {
+    pub fn unicast(
+        index: usize,
+        bind: SocketAddr,
+        peer: SocketAddr,
+        cfg: UdpConfig,
+    ) -> io::Result<UdpTransport> {
         let rx = UdpSocket::bind(bind)?;
-        Ok(UdpFace::build(index, cfg, rx, None, peer, None))
+        Ok(UdpTransport::build(index, cfg, rx, None, peer, None))
     }
 
     /// A face that joins `group` on the interface with address `iface`
@@ -79,7 +86,7 @@ impl UdpFace {
         group: SocketAddrV4,
         iface: Ipv4Addr,
         cfg: UdpConfig,
-    ) -> io::Result<UdpFace> {
+    ) -> io::Result<UdpTransport> {
         let fd = rustix::net::socket(AddressFamily::INET, SocketType::DGRAM, None)?;
         sockopt::set_socket_reuseaddr(&fd, true)?;
         rustix::net::bind(&fd, &SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, group.port()))?;
@@ -95,7 +102,7 @@ impl UdpFace {
         }
         tx.set_nonblocking(true)?;
         let own = if iface.is_unspecified() { None } else { Some(tx.local_addr()?) };
-        Ok(UdpFace::build(
+        Ok(UdpTransport::build(
             index,
             cfg,
             UdpSocket::from_std(rx),
@@ -112,8 +119,8 @@ impl UdpFace {
         tx: Option<UdpSocket>,
         dest: SocketAddr,
         own_addr: Option<SocketAddr>,
-    ) -> UdpFace {
-        UdpFace {
+    ) -> UdpTransport {
+        UdpTransport {
             index,
             cfg,
             rx,
@@ -124,7 +131,7 @@ impl UdpFace {
             queue: VecDeque::new(),
             writable_interest: false,
             announced: false,
-            stats: FaceStats::default(),
+            stats: TransportStats::default(),
             backlog: Backlog::default(),
         }
     }
@@ -160,14 +167,14 @@ impl UdpFace {
         ours
     }
 
-    fn receive(&mut self, out: &mut Vec<FaceEvent>) {
+    fn receive(&mut self, out: &mut Vec<TransportEvent>) {
         let mut buf = [0u8; 2048];
         loop {
             let (n, src) = match self.rx.recv_from(&mut buf) {
                 Ok(r) => r,
-                Err(e) if face::interrupted(&e) => continue,
+                Err(e) if transport::interrupted(&e) => continue,
                 Err(e) => {
-                    if !face::would_block(&e) {
+                    if !transport::would_block(&e) {
                         log::debug!("udp face {}: receive error {e}", self.index);
                     }
                     break;
@@ -194,7 +201,7 @@ impl UdpFace {
             }
             self.stats.packets_in += 1;
             self.stats.bytes_in += pkt.len() as u64;
-            out.push(FaceEvent::Packet(UDP_PEER, pkt.to_vec()));
+            out.push(TransportEvent::Packet(UDP_PEER, pkt.to_vec()));
         }
     }
 
@@ -203,7 +210,7 @@ impl UdpFace {
         if want == self.writable_interest {
             return;
         }
-        let token = face::token(self.index, self.tx_token());
+        let token = transport::token(self.index, self.tx_token());
         let base = if self.tx.is_some() { None } else { Some(Interest::READABLE) };
         let res = match (base, want) {
             (Some(r), true) => registry.reregister(&mut self.rx, token, r | Interest::WRITABLE),
@@ -224,13 +231,13 @@ impl UdpFace {
     }
 }
 
-impl Face for UdpFace {
+impl Transport for UdpTransport {
     fn register(&mut self, registry: &Registry) -> io::Result<()> {
-        registry.register(&mut self.rx, face::token(self.index, RX_TOKEN), Interest::READABLE)
+        registry.register(&mut self.rx, transport::token(self.index, RX_TOKEN), Interest::READABLE)
     }
 
-    fn on_ready(&mut self, registry: &Registry, event: &Event, out: &mut Vec<FaceEvent>) {
-        if face::local_of(event.token()) == RX_TOKEN && event.is_readable() {
+    fn on_ready(&mut self, registry: &Registry, event: &Event, out: &mut Vec<TransportEvent>) {
+        if transport::local_of(event.token()) == RX_TOKEN && event.is_readable() {
             self.receive(out);
         }
         if event.is_writable() {
@@ -252,10 +259,10 @@ impl Face for UdpFace {
         self.queue.push_back(crc::frame(pkt, self.cfg.crc));
     }
 
-    fn flush(&mut self, registry: &Registry, out: &mut Vec<FaceEvent>) {
+    fn flush(&mut self, registry: &Registry, out: &mut Vec<TransportEvent>) {
         if !self.announced {
             self.announced = true;
-            out.push(FaceEvent::Up(UDP_PEER));
+            out.push(TransportEvent::Up(UDP_PEER));
         }
         while let Some(dgram) = self.queue.front() {
             match self.tx_socket().send_to(dgram, self.dest) {
@@ -267,8 +274,8 @@ impl Face for UdpFace {
                         self.last_sent = d;
                     }
                 }
-                Err(e) if face::interrupted(&e) => continue,
-                Err(e) if face::would_block(&e) => break,
+                Err(e) if transport::interrupted(&e) => continue,
+                Err(e) if transport::would_block(&e) => break,
                 Err(e) => {
                     // Unreachable network and the like: this datagram is lost.
                     log::debug!("udp face {}: send error {e}", self.index);
@@ -291,7 +298,7 @@ impl Face for UdpFace {
         Some(self.dest.to_string())
     }
 
-    fn stats(&self) -> &FaceStats {
+    fn stats(&self) -> &TransportStats {
         &self.stats
     }
 

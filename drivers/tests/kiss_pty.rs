@@ -5,17 +5,17 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use common::{packets, Harness};
-use tinyssb_drivers::face::{Dest, Face};
-use tinyssb_drivers::kiss::{self, KissConfig, KissFace};
+use tinyssb_drivers::kiss::{self, KissConfig, KissTransport};
 use tinyssb_drivers::serial::{open_pty, SerialPort};
+use tinyssb_drivers::transport::{Dest, Transport};
 
 #[test]
 fn kiss_over_pty_both_directions() {
     let (master, slave_path) = open_pty().unwrap();
     let slave = SerialPort::open(&slave_path, 115_200).unwrap();
     let cfg = KissConfig { crc: true, ..KissConfig::default() };
-    let mut a = KissFace::new(master, 0, cfg);
-    let mut b = KissFace::new(slave, 1, cfg);
+    let mut a = KissTransport::new(master, 0, cfg);
+    let mut b = KissTransport::new(slave, 1, cfg);
     let mut h = Harness::new();
     a.register(h.poll.registry()).unwrap();
     b.register(h.poll.registry()).unwrap();
@@ -42,7 +42,7 @@ fn kiss_over_pty_both_directions() {
 fn bad_crc_and_garbage_are_counted_not_delivered() {
     let (mut master, slave_path) = open_pty().unwrap();
     let slave = SerialPort::open(&slave_path, 9600).unwrap();
-    let mut b = KissFace::new(slave, 0, KissConfig { crc: true, ..KissConfig::default() });
+    let mut b = KissTransport::new(slave, 0, KissConfig { crc: true, ..KissConfig::default() });
     let mut h = Harness::new();
     b.register(h.poll.registry()).unwrap();
 

@@ -5,8 +5,8 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::time::Duration;
 
 use common::{packets, Harness};
-use tinyssb_drivers::face::{Dest, Face};
-use tinyssb_drivers::udp::{UdpConfig, UdpFace};
+use tinyssb_drivers::transport::{Dest, Transport};
+use tinyssb_drivers::udp::{UdpConfig, UdpTransport};
 
 fn lo(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
@@ -19,8 +19,8 @@ fn unicast_pair_with_crc() {
     let a_addr = probe.local_addr().unwrap();
     drop(probe);
     let cfg = UdpConfig::default();
-    let mut b = UdpFace::unicast(1, lo(0), a_addr, cfg).unwrap();
-    let mut a = UdpFace::unicast(0, a_addr, b.local_addr().unwrap(), cfg).unwrap();
+    let mut b = UdpTransport::unicast(1, lo(0), a_addr, cfg).unwrap();
+    let mut a = UdpTransport::unicast(0, a_addr, b.local_addr().unwrap(), cfg).unwrap();
     let mut h = Harness::new();
     a.register(h.poll.registry()).unwrap();
     b.register(h.poll.registry()).unwrap();
@@ -55,7 +55,7 @@ fn unicast_pair_with_crc() {
 fn unicast_without_crc_and_bounded_queue() {
     let cfg = UdpConfig { crc: false, max_queue: 4, ..UdpConfig::default() };
     let raw = UdpSocket::bind(lo(0)).unwrap();
-    let mut a = UdpFace::unicast(0, lo(0), raw.local_addr().unwrap(), cfg).unwrap();
+    let mut a = UdpTransport::unicast(0, lo(0), raw.local_addr().unwrap(), cfg).unwrap();
     let mut h = Harness::new();
     a.register(h.poll.registry()).unwrap();
     for i in 0..10u8 {
@@ -83,8 +83,8 @@ fn multicast_on_loopback() {
     let port = UdpSocket::bind(lo(0)).unwrap().local_addr().unwrap().port();
     let group = SocketAddrV4::new(*group.ip(), port);
     let cfg = UdpConfig::default();
-    let made = UdpFace::multicast(0, group, Ipv4Addr::LOCALHOST, cfg)
-        .and_then(|a| Ok((a, UdpFace::multicast(1, group, Ipv4Addr::LOCALHOST, cfg)?)));
+    let made = UdpTransport::multicast(0, group, Ipv4Addr::LOCALHOST, cfg)
+        .and_then(|a| Ok((a, UdpTransport::multicast(1, group, Ipv4Addr::LOCALHOST, cfg)?)));
     let (mut a, mut b) = match made {
         Ok(pair) => pair,
         Err(e) => {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{packets, Harness};
-use tinyssb_drivers::face::{Dest, Face, FaceEvent, PeerId, PEER_ID_BITS};
+use tinyssb_drivers::transport::{Dest, PeerId, Transport, TransportEvent, PEER_ID_BITS};
 use tinyssb_drivers::ws::{
     raise_fd_limit, Backoff, CertificateDer, ClientState, WsClient, WsConfig, WsServer,
 };
@@ -17,12 +17,12 @@ fn any_port() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-fn ups(evs: &[(usize, FaceEvent)], face: usize) -> usize {
-    evs.iter().filter(|(i, e)| *i == face && matches!(e, FaceEvent::Up(_))).count()
+fn ups(evs: &[(usize, TransportEvent)], face: usize) -> usize {
+    evs.iter().filter(|(i, e)| *i == face && matches!(e, TransportEvent::Up(_))).count()
 }
 
-fn downs(evs: &[(usize, FaceEvent)], face: usize) -> usize {
-    evs.iter().filter(|(i, e)| *i == face && matches!(e, FaceEvent::Down(_))).count()
+fn downs(evs: &[(usize, TransportEvent)], face: usize) -> usize {
+    evs.iter().filter(|(i, e)| *i == face && matches!(e, TransportEvent::Down(_))).count()
 }
 
 #[test]
@@ -163,12 +163,12 @@ fn five_hundred_concurrent_clients() {
     while (echoed < N || down < N) && Instant::now() < deadline {
         for (_, ev) in h.turn(&mut [&mut server]) {
             match ev {
-                FaceEvent::Packet(peer, p) => {
+                TransportEvent::Packet(peer, p) => {
                     server.send(Dest::Peer(peer), &p);
                     echoed += 1;
                 }
-                FaceEvent::Down(_) => down += 1,
-                FaceEvent::Up(_) | FaceEvent::Flushed(..) | FaceEvent::SendDropped(..) => {}
+                TransportEvent::Down(_) => down += 1,
+                TransportEvent::Up(_) | TransportEvent::Flushed(..) | TransportEvent::SendDropped(..) => {}
             }
         }
         max_open = max_open.max(server.peers().len());
@@ -207,11 +207,11 @@ fn slow_reader_hits_the_write_bound_and_stays_connected() {
     h.run_until(&mut [&mut server], Duration::from_secs(5), |evs| ups(evs, 0) == 1);
     let peer = server.peers()[0];
     let (mut flushed, mut dropped) = (0usize, 0usize);
-    let mut tally = |evs: Vec<(usize, FaceEvent)>| {
+    let mut tally = |evs: Vec<(usize, TransportEvent)>| {
         for (_, ev) in evs {
             match ev {
-                FaceEvent::Flushed(p, n) if p == peer => flushed += n,
-                FaceEvent::SendDropped(p, n) if p == peer => dropped += n,
+                TransportEvent::Flushed(p, n) if p == peer => flushed += n,
+                TransportEvent::SendDropped(p, n) if p == peer => dropped += n,
                 _ => {}
             }
         }
@@ -305,7 +305,7 @@ fn silent_connections_cannot_lock_out_an_honest_client() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !honest.is_finished() && Instant::now() < deadline {
         for (_, ev) in h.turn(&mut [&mut server]) {
-            if let FaceEvent::Packet(peer, p) = ev {
+            if let TransportEvent::Packet(peer, p) = ev {
                 server.send(Dest::Peer(peer), &p);
             }
         }
@@ -358,7 +358,7 @@ fn connections_that_send_no_valid_packet_are_cut_after_the_idle_timeout() {
         mute.send(Dest::All, b"junk");
         let evs = h.turn(&mut [&mut server, &mut talker, &mut mute]);
         for (face, ev) in &evs {
-            if let (0, FaceEvent::Packet(peer, bytes)) = (face, ev) {
+            if let (0, TransportEvent::Packet(peer, bytes)) = (face, ev) {
                 if bytes == b"claim" {
                     server.note_valid(*peer);
                 }
@@ -421,7 +421,7 @@ fn peer_ids_stay_distinct_and_addressable_past_old_bit_limits() {
         let mut ids: Vec<PeerId> = evs
             .iter()
             .filter_map(|(_, e)| match e {
-                FaceEvent::Up(p) => Some(*p),
+                TransportEvent::Up(p) => Some(*p),
                 _ => None,
             })
             .collect();
@@ -535,7 +535,7 @@ fn fast_writers_are_read_in_bounded_slices_and_in_turn() {
     while total != [MSGS; 2] && Instant::now() < end {
         let mut slice = [0usize; 2];
         for (_, e) in server_turn(&mut h, &mut server) {
-            if let FaceEvent::Packet(_, p) = e {
+            if let TransportEvent::Packet(_, p) = e {
                 slice[usize::from(p[0])] += 1;
             }
         }
@@ -554,7 +554,7 @@ fn fast_writers_are_read_in_bounded_slices_and_in_turn() {
     }
 }
 
-fn server_turn(h: &mut Harness, server: &mut WsServer) -> Vec<(usize, FaceEvent)> {
+fn server_turn(h: &mut Harness, server: &mut WsServer) -> Vec<(usize, TransportEvent)> {
     h.turn(&mut [server])
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{packets, Harness};
 use tinyssb::secure::{SecureConfig, StaticKey, Trust, SUBPROTOCOL};
-use tinyssb_drivers::face::{Dest, Face, FaceEvent};
+use tinyssb_drivers::transport::{Dest, Transport, TransportEvent};
 use tinyssb_drivers::ws::{Backoff, ClientState, WsClient, WsConfig, WsSecure, WsServer};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::Message;
@@ -18,8 +18,8 @@ fn any_port() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-fn ups(evs: &[(usize, FaceEvent)], face: usize) -> usize {
-    evs.iter().filter(|(i, e)| *i == face && matches!(e, FaceEvent::Up(_))).count()
+fn ups(evs: &[(usize, TransportEvent)], face: usize) -> usize {
+    evs.iter().filter(|(i, e)| *i == face && matches!(e, TransportEvent::Up(_))).count()
 }
 
 fn key(b: u8) -> StaticKey {
@@ -59,10 +59,10 @@ fn secure_and_plain_clients_exchange_with_one_server() {
     assert!(secure.wants_secure());
     let mut plain = WsClient::new(2, &format!("ws://{addr}/"), WsConfig::default(), fast()).unwrap();
     let mut h = Harness::new();
-    for f in [&mut server as &mut dyn Face, &mut secure, &mut plain] {
+    for f in [&mut server as &mut dyn Transport, &mut secure, &mut plain] {
         f.register(h.poll.registry()).unwrap();
     }
-    let faces: &mut [&mut dyn Face] = &mut [&mut server, &mut secure, &mut plain];
+    let faces: &mut [&mut dyn Transport] = &mut [&mut server, &mut secure, &mut plain];
     h.run_until(faces, Duration::from_secs(5), |evs| {
         ups(evs, 0) == 2 && ups(evs, 1) == 1 && ups(evs, 2) == 1
     });
@@ -73,7 +73,7 @@ fn secure_and_plain_clients_exchange_with_one_server() {
         plain.send(Dest::All, &[i; 3]);
     }
     server.send(Dest::All, b"to everyone");
-    let faces: &mut [&mut dyn Face] = &mut [&mut server, &mut secure, &mut plain];
+    let faces: &mut [&mut dyn Transport] = &mut [&mut server, &mut secure, &mut plain];
     let evs = h.run_until(faces, Duration::from_secs(5), |evs| {
         packets(evs, 0).len() == 100 && packets(evs, 1).len() == 1 && packets(evs, 2).len() == 1
     });
@@ -155,7 +155,7 @@ fn untrusted_keys_are_refused_both_ways() {
     let url2 = format!("noise+ws://{}/", server2.local_addr().unwrap());
     let mut refusing = client(3, &url2, 2, only(9));
     let mut h = Harness::new();
-    for f in [&mut server1 as &mut dyn Face, &mut refused, &mut server2, &mut refusing] {
+    for f in [&mut server1 as &mut dyn Transport, &mut refused, &mut server2, &mut refusing] {
         f.register(h.poll.registry()).unwrap();
     }
     let mut evs = Vec::new();
@@ -235,7 +235,7 @@ fn packets_dropped_at_a_full_write_buffer_do_not_break_a_secure_link() {
         server.send(Dest::Peer(peer), &marker);
         hs.turn(&mut [&mut server]);
         let evs = hc.turn(&mut [&mut client]);
-        seen = evs.iter().any(|(_, e)| matches!(e, FaceEvent::Packet(_, p) if *p == marker));
+        seen = evs.iter().any(|(_, e)| matches!(e, TransportEvent::Packet(_, p) if *p == marker));
     }
     assert!(seen, "client stats {:?}, server {:?}", client.stats(), server.stats());
     assert_eq!(client.stats().closed_protocol, 0);

@@ -84,7 +84,7 @@ pub const NOISE_SCHEME_PREFIX: &str = "noise+";
 
 /// A websocket client face: one connection to one `ws://host:port/path` or
 /// `wss://host:port/path` URL, re-established with backoff after failures (the main loop
-/// calls [`Face::on_deadline`] at [`Face::next_deadline`]). With `noise+` in front of the
+/// calls [`Transport::on_deadline`] at [`Transport::next_deadline`]). With `noise+` in front of the
 /// scheme the link is secure (see the module documentation and [`WsClient::set_secure`]).
 pub struct WsClient {
     index: usize,
@@ -106,12 +106,12 @@ pub struct WsClient {
     /// When the connection stopped reading at [`MAX_READ_PER_TURN`]; it is read again then.
     unread_since: Option<Instant>,
     serial: u64,
-    stats: FaceStats,
+    stats: TransportStats,
 }
 
 impl WsClient {
     /// A client for `url` using token range `index`. Nothing happens before
-    /// [`Face::register`], which starts the first connection attempt.
+    /// [`Transport::register`], which starts the first connection attempt.
     pub fn new(index: usize, url: &str, cfg: WsConfig, backoff: Backoff) -> Result<WsClient, BadUrl> {
         let (target, wants_secure) = match url.strip_prefix(NOISE_SCHEME_PREFIX) {
             Some(rest) => (rest, true),
@@ -136,7 +136,7 @@ impl WsClient {
             next_reconnect: None,
             unread_since: None,
             serial: 0,
-            stats: FaceStats::default(),
+            stats: TransportStats::default(),
         })
     }
 
@@ -193,7 +193,7 @@ impl WsClient {
             .next()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address for host"))?;
         let mut stream = TcpStream::connect(addr)?;
-        let token = face::token(self.index, CLIENT_CONN);
+        let token = transport::token(self.index, CLIENT_CONN);
         registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
         self.serial += 1;
         self.conn = Some(Conn {
@@ -229,7 +229,7 @@ impl WsClient {
         self.delay = (self.delay * 2).min(self.backoff.max);
     }
 
-    fn drive(&mut self, registry: &Registry, out: &mut Vec<FaceEvent>) {
+    fn drive(&mut self, registry: &Registry, out: &mut Vec<TransportEvent>) {
         let Some(conn) = &mut self.conn else { return };
         let was_open = conn.is_open();
         match conn.drive(registry, &self.cfg, &mut self.stats, out) {
@@ -246,26 +246,26 @@ impl WsClient {
         }
     }
 
-    fn close(&mut self, registry: &Registry, why: Close, out: &mut Vec<FaceEvent>) {
+    fn close(&mut self, registry: &Registry, why: Close, out: &mut Vec<TransportEvent>) {
         self.unread_since = None;
         if let Some(mut conn) = self.conn.take() {
             conn.deregister(registry);
             count_close(&mut self.stats, why);
             if conn.is_open() {
-                out.push(FaceEvent::Down(conn.peer));
+                out.push(TransportEvent::Down(conn.peer));
             }
         }
         self.schedule(Instant::now());
     }
 }
 
-impl Face for WsClient {
+impl Transport for WsClient {
     fn register(&mut self, registry: &Registry) -> io::Result<()> {
         self.try_connect(registry, Instant::now());
         Ok(())
     }
 
-    fn on_ready(&mut self, registry: &Registry, _event: &Event, out: &mut Vec<FaceEvent>) {
+    fn on_ready(&mut self, registry: &Registry, _event: &Event, out: &mut Vec<TransportEvent>) {
         self.drive(registry, out);
     }
 
@@ -284,7 +284,7 @@ impl Face for WsClient {
         }
     }
 
-    fn flush(&mut self, registry: &Registry, out: &mut Vec<FaceEvent>) {
+    fn flush(&mut self, registry: &Registry, out: &mut Vec<TransportEvent>) {
         let result = match (self.broken.take(), &mut self.conn) {
             (Some(why), _) => Err(why),
             (None, Some(conn)) => conn.flush(registry, out),
@@ -311,7 +311,7 @@ impl Face for WsClient {
         self.conn.as_ref().filter(|c| c.peer == peer).and_then(|c| c.addr).map(|a| a.to_string())
     }
 
-    fn stats(&self) -> &FaceStats {
+    fn stats(&self) -> &TransportStats {
         &self.stats
     }
 
@@ -322,7 +322,7 @@ impl Face for WsClient {
         }
     }
 
-    fn on_deadline(&mut self, registry: &Registry, now: Instant, out: &mut Vec<FaceEvent>) {
+    fn on_deadline(&mut self, registry: &Registry, now: Instant, out: &mut Vec<TransportEvent>) {
         if self.conn.is_none() && self.next_reconnect.is_some_and(|t| t <= now) {
             self.try_connect(registry, now);
         }

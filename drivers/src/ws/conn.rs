@@ -222,7 +222,7 @@ impl Conn {
         &mut self,
         scratch: &mut [u8],
         status: Option<&Status>,
-        stats: &mut FaceStats,
+        stats: &mut TransportStats,
         index: usize,
     ) -> Result<(), Close> {
         loop {
@@ -232,11 +232,11 @@ impl Conn {
                     let n = match stream.peek(head) {
                         Ok(0) => return Err(Close::Io),
                         Ok(n) => n,
-                        Err(e) if face::interrupted(&e) => {
+                        Err(e) if transport::interrupted(&e) => {
                             self.stage = Stage::Sniff(stream);
                             continue;
                         }
-                        Err(e) if face::would_block(&e) => {
+                        Err(e) if transport::would_block(&e) => {
                             self.stage = Stage::Sniff(stream);
                             return Ok(());
                         }
@@ -259,7 +259,7 @@ impl Conn {
                                 match stream.read(head.get_mut(..left).unwrap_or_default()) {
                                     Ok(0) => return Err(Close::Io),
                                     Ok(got) => left -= got.min(left),
-                                    Err(e) if face::interrupted(&e) => {}
+                                    Err(e) if transport::interrupted(&e) => {}
                                     Err(_) => return Err(Close::Io),
                                 }
                             }
@@ -279,8 +279,8 @@ impl Conn {
                         match stream.write(out.get(pos..).unwrap_or_default()) {
                             Ok(0) => return Err(Close::Http),
                             Ok(n) => pos += n,
-                            Err(e) if face::interrupted(&e) => {}
-                            Err(e) if face::would_block(&e) => {
+                            Err(e) if transport::interrupted(&e) => {}
+                            Err(e) if transport::would_block(&e) => {
                                 self.stage = Stage::HttpReply(stream, out, pos);
                                 return Ok(());
                             }
@@ -300,8 +300,8 @@ impl Conn {
                                 return Err(Close::Http);
                             }
                         }
-                        Err(e) if face::interrupted(&e) => {}
-                        Err(e) if face::would_block(&e) => {
+                        Err(e) if transport::interrupted(&e) => {}
+                        Err(e) if transport::would_block(&e) => {
                             self.stage = Stage::Linger(stream, drained);
                             return Ok(());
                         }
@@ -322,8 +322,8 @@ impl Conn {
         &mut self,
         registry: &Registry,
         cfg: &WsConfig,
-        stats: &mut FaceStats,
-        out: &mut Vec<FaceEvent>,
+        stats: &mut TransportStats,
+        out: &mut Vec<TransportEvent>,
     ) -> Result<(), Close> {
         if !self.is_open() {
             if !self.ws_open() {
@@ -341,7 +341,7 @@ impl Conn {
                 }
             }
             self.since = Instant::now();
-            out.push(FaceEvent::Up(self.peer));
+            out.push(TransportEvent::Up(self.peer));
         }
         self.unread = self.read_all(cfg, stats, out)?;
         self.flush(registry, out)
@@ -417,7 +417,7 @@ impl Conn {
                 }
                 match stream.peer_addr() {
                     Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected || face::would_block(&e) => {
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected || transport::would_block(&e) => {
                         self.stage = Stage::Connecting(stream, request, tls);
                         return Ok(false);
                     }
@@ -540,8 +540,8 @@ impl Conn {
     pub(super) fn read_all(
         &mut self,
         cfg: &WsConfig,
-        stats: &mut FaceStats,
-        out: &mut Vec<FaceEvent>,
+        stats: &mut TransportStats,
+        out: &mut Vec<TransportEvent>,
     ) -> Result<bool, Close> {
         for _ in 0..MAX_READ_PER_TURN {
             let Stage::Open(ws) = &mut self.stage else { return Ok(false) };
@@ -577,7 +577,7 @@ impl Conn {
                         stats.packets_in += 1;
                         stats.bytes_in += data.len() as u64;
                         self.bytes_in += data.len() as u64;
-                        out.push(FaceEvent::Packet(self.peer, data));
+                        out.push(TransportEvent::Packet(self.peer, data));
                     }
                 }
                 Ok(Message::Text(_)) => {
@@ -601,7 +601,7 @@ impl Conn {
 
     /// Writes buffered output, reports what was written or dropped, and sets the interest from
     /// what is left.
-    pub(super) fn flush(&mut self, registry: &Registry, out: &mut Vec<FaceEvent>) -> Result<(), Close> {
+    pub(super) fn flush(&mut self, registry: &Registry, out: &mut Vec<TransportEvent>) -> Result<(), Close> {
         let Stage::Open(ws) = &mut self.stage else { return Ok(()) };
         if self.pending {
             match ws.flush() {
@@ -621,7 +621,7 @@ impl Conn {
     }
 
     /// Queues one packet; `Err` means the connection is broken.
-    pub(super) fn send(&mut self, pkt: &[u8], stats: &mut FaceStats) -> Result<(), Close> {
+    pub(super) fn send(&mut self, pkt: &[u8], stats: &mut TransportStats) -> Result<(), Close> {
         let (Stage::Open(ws), false) = (&mut self.stage, matches!(self.noise, Noise::Handshake(_))) else {
             stats.drop_no_peer += 1;
             return Ok(());

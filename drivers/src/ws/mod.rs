@@ -62,12 +62,12 @@ use tungstenite::{Message, WebSocket};
 pub use rustls::pki_types::CertificateDer;
 use tinyssb::secure::{Handshake, Link, SecureConfig, Side, MAX_SEALED, SUBPROTOCOL};
 
-use crate::face::{
-    self, Backlog, Dest, Face, FaceEvent, FaceStats, PeerId, PeerInfo, MAX_FACE_PACKET, PEER_ID_BITS,
-    TOKENS_PER_FACE,
-};
 use crate::http::{self, Sniffed};
 use crate::status::Status;
+use crate::transport::{
+    self, Backlog, Dest, PeerId, PeerInfo, Transport, TransportEvent, TransportStats, MAX_TRANSPORT_PACKET,
+    PEER_ID_BITS, TOKENS_PER_FACE,
+};
 
 /// Most messages read from one connection per readiness event or deadline. A peer that writes
 /// faster than the pub can read would otherwise keep it reading that one connection forever,
@@ -83,7 +83,7 @@ pub struct WsConfig {
     /// Largest websocket message or frame at all; more closes the connection.
     pub max_message: usize,
     /// Per-connection bound of buffered output in bytes; beyond it packets are dropped (and
-    /// reported as [`FaceEvent::SendDropped`]). Larger than the engine's per-face output budget,
+    /// reported as [`TransportEvent::SendDropped`]). Larger than the engine's per-face output budget,
     /// so that an engine that respects its budget never loses a packet here.
     pub max_write_buffer: usize,
     /// Per-connection read buffer in bytes.
@@ -96,7 +96,7 @@ pub struct WsConfig {
     /// sent and its answer read within the same time.
     pub handshake_timeout: Duration,
     /// Server only: a connection that has sent no valid packet for this long is closed (the
-    /// face's user vouches for packets with [`Face::note_valid`]; garbage does not count); a
+    /// face's user vouches for packets with [`Transport::note_valid`]; garbage does not count); a
     /// handshaking connection is idle since its accept.
     /// Peers holding any feed send a GOset claim at least every 15 s. Zero: never.
     pub idle_timeout: Duration,
@@ -111,7 +111,7 @@ pub struct WsConfig {
 impl Default for WsConfig {
     fn default() -> Self {
         WsConfig {
-            max_packet: MAX_FACE_PACKET,
+            max_packet: MAX_TRANSPORT_PACKET,
             max_message: 1024,
             max_write_buffer: 512 * 1024,
             read_buffer: 4 * 1024,
@@ -167,9 +167,9 @@ fn classify(e: &tungstenite::Error) -> Close {
 }
 
 fn is_would_block(e: &tungstenite::Error) -> bool {
-    matches!(e, tungstenite::Error::Io(io) if face::would_block(io))
+    matches!(e, tungstenite::Error::Io(io) if transport::would_block(io))
 }
-fn count_close(stats: &mut FaceStats, why: Close) {
+fn count_close(stats: &mut TransportStats, why: Close) {
     match why {
         Close::Protocol => stats.closed_protocol += 1,
         Close::Io => stats.closed_io += 1,

@@ -71,7 +71,7 @@ pub struct WsServer {
     scratch: Vec<u8>,
     /// Secure links offered (or required), if set.
     secure: Option<WsSecure>,
-    stats: FaceStats,
+    stats: TransportStats,
 }
 
 impl WsServer {
@@ -96,7 +96,7 @@ impl WsServer {
             status: None,
             scratch: vec![0; http::MAX_HEAD],
             secure: None,
-            stats: FaceStats::default(),
+            stats: TransportStats::default(),
         })
     }
 
@@ -143,7 +143,7 @@ impl WsServer {
     }
 
     /// A free slot, evicting the longest idle connection if all are taken.
-    fn take_slot(&mut self, registry: &Registry, out: &mut Vec<FaceEvent>) -> Option<usize> {
+    fn take_slot(&mut self, registry: &Registry, out: &mut Vec<TransportEvent>) -> Option<usize> {
         if let Some(slot) = self.free.pop() {
             return Some(slot);
         }
@@ -157,7 +157,7 @@ impl WsServer {
         self.free.pop()
     }
 
-    /// Stops reacting to the listener for a while; [`Face::on_deadline`] resumes.
+    /// Stops reacting to the listener for a while; [`Transport::on_deadline`] resumes.
     fn pause_accepting(&mut self, registry: &Registry, e: &io::Error) {
         self.stats.accept_paused += 1;
         let n = self.stats.accept_paused;
@@ -177,15 +177,17 @@ impl WsServer {
         self.paused_until = Some(Instant::now() + self.cfg.accept_pause);
     }
 
-    fn accept_all(&mut self, registry: &Registry, out: &mut Vec<FaceEvent>) {
+    fn accept_all(&mut self, registry: &Registry, out: &mut Vec<TransportEvent>) {
         if !self.accepting() {
             return;
         }
         loop {
             let (mut stream, from) = match self.listener.accept() {
                 Ok(accepted) => accepted,
-                Err(e) if face::interrupted(&e) || e.kind() == io::ErrorKind::ConnectionAborted => continue,
-                Err(e) if face::would_block(&e) => return,
+                Err(e) if transport::interrupted(&e) || e.kind() == io::ErrorKind::ConnectionAborted => {
+                    continue
+                }
+                Err(e) if transport::would_block(&e) => return,
                 Err(e) => {
                     // Out of descriptors, or something unexpected: try again later, never give up.
                     self.pause_accepting(registry, &e);
@@ -202,7 +204,7 @@ impl WsServer {
                 self.stats.refused += 1;
                 continue;
             };
-            let token = face::token(self.index, slot + 1);
+            let token = transport::token(self.index, slot + 1);
             if let Err(e) = registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE) {
                 log::warn!("ws face {}: register failed: {e}", self.index);
                 self.free.push(slot);
@@ -245,7 +247,7 @@ impl WsServer {
     }
 
     /// Advances connection `slot` (handshake, reading, flushing); notes it if input is left.
-    fn drive(&mut self, registry: &Registry, slot: usize, out: &mut Vec<FaceEvent>) {
+    fn drive(&mut self, registry: &Registry, slot: usize, out: &mut Vec<TransportEvent>) {
         let Some(Some(conn)) = self.conns.get_mut(slot) else { return };
         let was_unread = conn.unread;
         match conn.drive(registry, &self.cfg, &mut self.stats, out) {
@@ -255,7 +257,7 @@ impl WsServer {
         }
     }
 
-    fn close(&mut self, registry: &Registry, slot: usize, why: Close, out: &mut Vec<FaceEvent>) {
+    fn close(&mut self, registry: &Registry, slot: usize, why: Close, out: &mut Vec<TransportEvent>) {
         let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) else { return };
         match why {
             Close::Idle => {
@@ -271,7 +273,7 @@ impl WsServer {
         conn.deregister(registry);
         count_close(&mut self.stats, why);
         if conn.is_open() {
-            out.push(FaceEvent::Down(conn.peer));
+            out.push(TransportEvent::Down(conn.peer));
         }
         self.by_peer.remove(&conn.peer);
         self.idle.remove(&(conn.last_rx, conn.peer));
@@ -296,13 +298,13 @@ impl WsServer {
     }
 }
 
-impl Face for WsServer {
+impl Transport for WsServer {
     fn register(&mut self, registry: &Registry) -> io::Result<()> {
-        registry.register(&mut self.listener, face::token(self.index, LISTENER), Interest::READABLE)
+        registry.register(&mut self.listener, transport::token(self.index, LISTENER), Interest::READABLE)
     }
 
-    fn on_ready(&mut self, registry: &Registry, event: &Event, out: &mut Vec<FaceEvent>) {
-        let local = face::local_of(event.token());
+    fn on_ready(&mut self, registry: &Registry, event: &Event, out: &mut Vec<TransportEvent>) {
+        let local = transport::local_of(event.token());
         if local == LISTENER {
             self.accept_all(registry, out);
             return;
@@ -370,7 +372,7 @@ impl Face for WsServer {
         }
     }
 
-    fn flush(&mut self, registry: &Registry, out: &mut Vec<FaceEvent>) {
+    fn flush(&mut self, registry: &Registry, out: &mut Vec<TransportEvent>) {
         let mut dirty = mem::take(&mut self.dirty);
         dirty.sort_unstable();
         dirty.dedup();
@@ -397,7 +399,7 @@ impl Face for WsServer {
         conn.addr.map(|a| a.to_string())
     }
 
-    fn stats(&self) -> &FaceStats {
+    fn stats(&self) -> &TransportStats {
         &self.stats
     }
 
@@ -407,7 +409,7 @@ impl Face for WsServer {
         [handshake, self.idle_deadline(), self.paused_until, unread].into_iter().flatten().min()
     }
 
-    fn on_deadline(&mut self, registry: &Registry, now: Instant, out: &mut Vec<FaceEvent>) {
+    fn on_deadline(&mut self, registry: &Registry, now: Instant, out: &mut Vec<TransportEvent>) {
         while let Some(&(at, slot, peer)) = self.handshakes.front() {
             if at > now {
                 break;
@@ -436,8 +438,11 @@ impl Face for WsServer {
         }
         if self.paused_until.is_some_and(|until| until <= now) {
             self.paused_until = None;
-            match registry.register(&mut self.listener, face::token(self.index, LISTENER), Interest::READABLE)
-            {
+            match registry.register(
+                &mut self.listener,
+                transport::token(self.index, LISTENER),
+                Interest::READABLE,
+            ) {
                 // Connections may have queued up meanwhile; no new readiness edge announces them.
                 Ok(()) => self.accept_all(registry, out),
                 Err(e) => self.pause_accepting(registry, &e),

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll};
-use tinyssb_drivers::face::{face_of, Face, FaceEvent};
+use tinyssb_drivers::transport::{face_of, Transport, TransportEvent};
 
 pub struct Harness {
     pub poll: Poll,
@@ -17,7 +17,7 @@ impl Harness {
     }
 
     /// One loop turn over `faces` (face i owns token range i); returns (face, event) pairs.
-    pub fn turn(&mut self, faces: &mut [&mut dyn Face]) -> Vec<(usize, FaceEvent)> {
+    pub fn turn(&mut self, faces: &mut [&mut dyn Transport]) -> Vec<(usize, TransportEvent)> {
         let now = Instant::now();
         let mut timeout = Duration::from_millis(20);
         for f in faces.iter() {
@@ -47,10 +47,10 @@ impl Harness {
     /// Turns the loop until `done` says so (given all events so far) or the deadline passes.
     pub fn run_until(
         &mut self,
-        faces: &mut [&mut dyn Face],
+        faces: &mut [&mut dyn Transport],
         limit: Duration,
-        mut done: impl FnMut(&[(usize, FaceEvent)]) -> bool,
-    ) -> Vec<(usize, FaceEvent)> {
+        mut done: impl FnMut(&[(usize, TransportEvent)]) -> bool,
+    ) -> Vec<(usize, TransportEvent)> {
         let end = Instant::now() + limit;
         let mut all = Vec::new();
         while Instant::now() < end {
@@ -63,10 +63,10 @@ impl Harness {
     }
 }
 
-pub fn packets(evs: &[(usize, FaceEvent)], face: usize) -> Vec<Vec<u8>> {
+pub fn packets(evs: &[(usize, TransportEvent)], face: usize) -> Vec<Vec<u8>> {
     evs.iter()
         .filter_map(|(i, e)| match e {
-            FaceEvent::Packet(_, p) if *i == face => Some(p.clone()),
+            TransportEvent::Packet(_, p) if *i == face => Some(p.clone()),
             _ => None,
         })
         .collect()

@@ -1,12 +1,17 @@
-//! The uniform shape shared by every transport ("face"): peer ids, events,
-//! destinations, mio token allocation and per-face counters.
+//! The uniform shape shared by every transport: peer ids, events, destinations, mio token
+//! allocation and per-transport counters.
 //!
-//! A face owns one or more mio sources. The main loop registers it once, hands
-//! it every mio event whose token falls into the face's token range
-//! ([`face_of`]), queues packets with [`Face::send`] and calls [`Face::flush`]
+//! Names: a *transport* is a socket or device with its peers (the websocket server, a websocket
+//! client, UDP, a KISS serial line; the reference calls these "faces"). In the engine a *face*
+//! ([`tinyssb::node::FaceId`]) is one link to one peer: the pub's loop numbers each (transport,
+//! peer) pair as one engine face.
+//!
+//! A transport owns one or more mio sources. The main loop registers it once, hands
+//! it every mio event whose token falls into the transport's token range
+//! ([`face_of`]), queues packets with [`Transport::send`] and calls [`Transport::flush`]
 //! once per loop turn so that queued output is written in batches. All queues
 //! are bounded: when one is full the packet is dropped and counted in
-//! [`FaceStats`], never buffered without limit.
+//! [`TransportStats`], never buffered without limit.
 
 use std::fmt;
 use std::io;
@@ -21,7 +26,7 @@ use mio::{Registry, Token};
 /// removed. Deliberately looser than the protocol's [`tinyssb::wire::MAX_PACKET`] (120): the
 /// slack tolerates peers that append a few bytes of their own, and the engine, not the face,
 /// drops what is not a valid tinySSB packet (counted, without closing the connection).
-pub const MAX_FACE_PACKET: usize = 128;
+pub const MAX_TRANSPORT_PACKET: usize = 128;
 
 /// Number of mio tokens reserved for each face (face `i` owns
 /// `i * TOKENS_PER_FACE .. (i + 1) * TOKENS_PER_FACE`).
@@ -61,17 +66,17 @@ impl fmt::Display for PeerId {
 
 /// Something a face reports to the main loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FaceEvent {
+pub enum TransportEvent {
     /// A neighbour became reachable (connection established, face opened).
     Up(PeerId),
     /// A neighbour went away; its id is never used again.
     Down(PeerId),
-    /// A packet (at most [`MAX_FACE_PACKET`] bytes, trailers removed) arrived from a neighbour.
+    /// A packet (at most [`MAX_TRANSPORT_PACKET`] bytes, trailers removed) arrived from a neighbour.
     Packet(PeerId, Vec<u8>),
-    /// This many bytes of packets given to [`Face::send`] for a neighbour were written to the
+    /// This many bytes of packets given to [`Transport::send`] for a neighbour were written to the
     /// operating system (trailers and framing not counted): the engine may send more.
     Flushed(PeerId, usize),
-    /// This many bytes of packets given to [`Face::send`] for a neighbour were dropped instead
+    /// This many bytes of packets given to [`Transport::send`] for a neighbour were dropped instead
     /// (a full queue, a write error).
     SendDropped(PeerId, usize),
 }
@@ -87,17 +92,17 @@ pub(crate) struct Backlog {
 
 impl Backlog {
     /// Reports the drops, and the unflushed bytes as written when `all_written` holds.
-    pub fn report(&mut self, peer: PeerId, all_written: bool, out: &mut Vec<FaceEvent>) {
+    pub fn report(&mut self, peer: PeerId, all_written: bool, out: &mut Vec<TransportEvent>) {
         if self.dropped > 0 {
-            out.push(FaceEvent::SendDropped(peer, std::mem::take(&mut self.dropped)));
+            out.push(TransportEvent::SendDropped(peer, std::mem::take(&mut self.dropped)));
         }
         if all_written && self.unflushed > 0 {
-            out.push(FaceEvent::Flushed(peer, std::mem::take(&mut self.unflushed)));
+            out.push(TransportEvent::Flushed(peer, std::mem::take(&mut self.unflushed)));
         }
     }
 }
 
-/// Where [`Face::send`] delivers a packet.
+/// Where [`Transport::send`] delivers a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dest {
     /// One neighbour.
@@ -108,7 +113,7 @@ pub enum Dest {
 
 /// Counters kept by every face. They only grow.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FaceStats {
+pub struct TransportStats {
     /// Packets handed to the main loop.
     pub packets_in: u64,
     /// Packets handed to the operating system (or to a connection's write buffer).
@@ -172,30 +177,30 @@ impl PeerInfo {
 }
 
 /// A transport driven by mio readiness events.
-pub trait Face {
+pub trait Transport {
     /// Registers the face's sources with `registry`. Called once, before any
-    /// other method; a face may report [`FaceEvent::Up`] for static
-    /// neighbours on the first [`Face::flush`].
+    /// other method; a face may report [`TransportEvent::Up`] for static
+    /// neighbours on the first [`Transport::flush`].
     fn register(&mut self, registry: &Registry) -> io::Result<()>;
 
     /// Handles one readiness event whose token belongs to this face,
     /// appending what happened to `out`.
-    fn on_ready(&mut self, registry: &Registry, event: &Event, out: &mut Vec<FaceEvent>);
+    fn on_ready(&mut self, registry: &Registry, event: &Event, out: &mut Vec<TransportEvent>);
 
     /// Queues `pkt` for `dest`. Never blocks; drops and counts on overflow. What becomes of
-    /// it is reported by a later [`Face::flush`] or [`Face::on_ready`] as
-    /// [`FaceEvent::Flushed`] or [`FaceEvent::SendDropped`] (for `Dest::Peer` sends).
+    /// it is reported by a later [`Transport::flush`] or [`Transport::on_ready`] as
+    /// [`TransportEvent::Flushed`] or [`TransportEvent::SendDropped`] (for `Dest::Peer` sends).
     fn send(&mut self, dest: Dest, pkt: &[u8]);
 
     /// Writes queued output until the OS would block and sets each source's
     /// interest accordingly (WRITABLE only while output is pending).
-    fn flush(&mut self, registry: &Registry, out: &mut Vec<FaceEvent>);
+    fn flush(&mut self, registry: &Registry, out: &mut Vec<TransportEvent>);
 
     /// The neighbours currently reachable through this face.
     fn peers(&self) -> Vec<PeerId>;
 
     /// This face's counters.
-    fn stats(&self) -> &FaceStats;
+    fn stats(&self) -> &TransportStats;
 
     /// What sort of face this is, for status pages and metric labels (`ws-server`, `udp`, ...).
     fn kind_name(&self) -> &'static str {
@@ -221,13 +226,13 @@ pub trait Face {
     /// alive as far as an idle cut is concerned. Packets the engine drops do not count.
     fn note_valid(&mut self, _peer: PeerId) {}
 
-    /// The next moment [`Face::on_deadline`] wants to run, if any.
+    /// The next moment [`Transport::on_deadline`] wants to run, if any.
     fn next_deadline(&self) -> Option<Instant> {
         None
     }
 
     /// Runs timer-driven work (e.g. reconnecting) that is due at `now`.
-    fn on_deadline(&mut self, _registry: &Registry, _now: Instant, _out: &mut Vec<FaceEvent>) {}
+    fn on_deadline(&mut self, _registry: &Registry, _now: Instant, _out: &mut Vec<TransportEvent>) {}
 }
 
 /// Whether an I/O error only means "try again when ready".
