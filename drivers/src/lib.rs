@@ -9,6 +9,7 @@
 // As in the core: a silent truncating cast in framing or digests is a bug.
 #![warn(clippy::cast_possible_truncation)]
 
+pub mod chat;
 pub mod cli;
 pub mod crc;
 pub mod http;

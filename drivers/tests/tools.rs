@@ -197,7 +197,7 @@ fn append_foreign(data: &Path, seed: u8, content: &[u8]) {
 
 #[test]
 fn chat_post_then_list() {
-    use tinyssb_drivers::inspect;
+    use tinyssb_drivers::{chat, inspect};
     let tmp = tempfile::tempdir().unwrap();
     let key = tmp.path().join("key.json");
     let data = tmp.path().join("data");
@@ -215,12 +215,12 @@ fn chat_post_then_list() {
     // Body 4+10+1+5 = 20 bytes: tag 20 << 3 | 4 = 164 = a401; 1600000000 = 0x5f5e1000.
     let simple = tinyssb::ids::from_hex("a40118544156486f6c64207374796c65062200105e5f").unwrap();
     append_foreign(&data, 9, &simple);
-    append_foreign(&data, 9, &inspect::tav_encode(&[], None, Some(&[7; 300]), 1_600_000_100));
+    append_foreign(&data, 9, &chat::tav_encode(&[], None, Some(&[7; 300]), 1_600_000_100));
 
     // A reply follows every post nobody has followed yet: ours and the two foreign chat posts.
     ok(FEED, &["chat", "post", "-d", d, "-k", k, "second"]);
     let mut store = inspect::open_existing(&data).unwrap();
-    let msgs = inspect::tav_messages(&mut store).unwrap();
+    let msgs = chat::tav_messages(&mut store).unwrap();
     assert_eq!(msgs.len(), 4, "{msgs:?}");
     let reply = msgs.iter().find(|m| m.body.text.as_deref() == Some("second")).unwrap();
     let mut others: Vec<&str> = msgs
@@ -233,7 +233,7 @@ fn chat_post_then_list() {
     tips.sort_unstable();
     assert_eq!(tips, others);
     assert!(reply.body.tips.iter().all(|t| t.len() == 28 && t.ends_with('=')), "{:?}", reply.body.tips);
-    assert_eq!(inspect::chat_tips(&msgs), std::slice::from_ref(&reply.msg_ref));
+    assert_eq!(chat::chat_tips(&msgs), std::slice::from_ref(&reply.msg_ref));
 
     let list = ok(FEED, &["chat", "list", "-d", d]);
     let lines: Vec<&str> = list.lines().collect();

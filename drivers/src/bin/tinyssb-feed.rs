@@ -19,7 +19,7 @@ use tinyssb::store::fs::{FsConfig, FsStore};
 use tinyssb::store::{Store, StoreError};
 use tinyssb::wire::entry::PAYLOAD_LEN;
 use tinyssb::{FeedId, Seq};
-use tinyssb_drivers::{cli, inspect};
+use tinyssb_drivers::{chat, cli, inspect};
 
 const AFTER: &str = "\
 Examples:
@@ -209,8 +209,8 @@ fn run(cmd: Cmd) -> Result<String, Failure> {
             let key = load_key(&key.key)?;
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(fail)?;
             let secs = i64::try_from(now.as_secs()).map_err(fail)?;
-            let tips = inspect::chat_tips_in(&data.data).map_err(fail)?;
-            publish(&data.data, &key, &inspect::tav_encode(&tips, Some(text), None, secs), true)
+            let tips = chat::chat_tips_in(&data.data).map_err(fail)?;
+            publish(&data.data, &key, &chat::tav_encode(&tips, Some(text), None, secs), true)
         }
         Cmd::Chat(Chat::List { data }) => chat_list(&data.data),
         Cmd::Drop { data, fid } => drop_feed(&data.data, &fid),
@@ -387,13 +387,13 @@ fn read(data: &Path, fid: &FeedId, from: u32, json: bool) -> Result<String, Fail
 fn chat_list(data: &Path) -> Result<String, Failure> {
     let mut store = inspect::open_existing(data).map_err(fail)?;
     let mut out = String::new();
-    for m in inspect::tav_messages(&mut store).map_err(fail)? {
+    for m in chat::tav_messages(&mut store).map_err(fail)? {
         let author = m.author.to_hex();
         let short = author.get(..8).unwrap_or(&author);
         out.push_str(&format!(
             "{} UTC  {short}  {}\n",
             inspect::utc(m.body.time),
-            inspect::describe_tav(&m.body)
+            chat::describe_tav(&m.body)
         ));
     }
     Ok(out)
