@@ -11,7 +11,7 @@ use libfuzzer_sys::fuzz_target;
 use tinyssb::ids::{FeedId, Seq};
 use tinyssb::store::fs::{FsConfig, FsStore};
 use tinyssb::store::{chunk_slots, feed_stats, Store};
-use tinyssb_drivers::inspect;
+use tinyssb_drivers::{chat, inspect};
 
 /// The feed of tests/vectors/datadir whose files make the seed inputs.
 const FID: &str = "51dbf1a50b6913c124ac6e9d2912a5ade39b109b00a91911da0294a84b67dd8a";
@@ -65,7 +65,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = inspect::content_json(Seq(s), &c);
         }
     }
-    let _ = inspect::tav_messages(&mut store).unwrap();
+    let _ = chat::tav_messages(&mut store).unwrap();
     drop(store);
     // A second open of what the first one repaired finds nothing left to repair.
     let again = FsStore::open(tmp.path(), FsConfig::default()).unwrap();
