@@ -82,25 +82,7 @@ impl VerifyJob {
     /// Checks the job as the node would in-line: all signatures as one batch, and if that fails
     /// (or the job is too small to gain from it) each one alone. Pure: call it on any thread.
     pub fn verify(&self) -> Verdict {
-        let items = &self.items;
-        let all_valid = items.len() >= BATCH_MIN && {
-            let refs: Vec<&[u8]> = items.iter().map(|t| t.msg.as_slice()).collect();
-            let sigs: Vec<[u8; 64]> = items.iter().map(|t| t.sig).collect();
-            let keys: Vec<PublicKey> = items.iter().map(|t| t.key).collect();
-            verify_batch(&refs, &sigs, &keys)
-        };
-        if all_valid {
-            return Verdict::AllValid;
-        }
-        let bad: Vec<usize> = (items.iter().enumerate())
-            .filter(|(_, t)| !t.key.verify(&t.msg, &t.sig))
-            .map(|(i, _)| i)
-            .collect();
-        if bad.is_empty() {
-            Verdict::AllValid
-        } else {
-            Verdict::Invalid(bad)
-        }
+        verify_items(&self.items)
     }
 }
 
@@ -259,16 +241,7 @@ impl<S: Store> Node<S> {
             self.batch.out.push_back(Outstanding { id, items, verdict });
             return;
         }
-        let job = VerifyJob {
-            id,
-            items: (items.iter())
-                .map(|t| VerifyItem {
-                    msg: t.entry.signed_message(&t.fid, t.seq, &t.prev),
-                    sig: t.entry.signature(),
-                    key: t.key,
-                })
-                .collect(),
-        };
+        let job = VerifyJob { id, items: signatures(&items) };
         self.batch.jobs.push_back(job);
         self.batch.out.push_back(Outstanding { id, items, verdict: None });
     }
@@ -405,23 +378,36 @@ impl<S: Store> Node<S> {
     }
 }
 
-/// Checks the signatures of `items` here: as one batch, and each alone if that fails.
+/// The signatures of tentative entries, in order. (Their DMX values were checked when they
+/// were recognised, so the signature is all that is left to check.)
+fn signatures(items: &[Tentative]) -> Vec<VerifyItem> {
+    (items.iter())
+        .map(|t| VerifyItem {
+            msg: t.entry.signed_message(&t.fid, t.seq, &t.prev),
+            sig: t.entry.signature(),
+            key: t.key,
+        })
+        .collect()
+}
+
+/// Checks the signatures of `items` here (see [`VerifyJob::verify`]).
 fn check(items: &[Tentative]) -> Verdict {
+    verify_items(&signatures(items))
+}
+
+/// All signatures as one batch, and each alone if that fails (or there are too few to gain).
+fn verify_items(items: &[VerifyItem]) -> Verdict {
     let all_valid = items.len() >= BATCH_MIN && {
-        let msgs: Vec<[u8; 122]> =
-            items.iter().map(|t| t.entry.signed_message(&t.fid, t.seq, &t.prev)).collect();
-        let refs: Vec<&[u8]> = msgs.iter().map(|m| m.as_slice()).collect();
-        let sigs: Vec<[u8; 64]> = items.iter().map(|t| t.entry.signature()).collect();
+        let refs: Vec<&[u8]> = items.iter().map(|t| t.msg.as_slice()).collect();
+        let sigs: Vec<[u8; 64]> = items.iter().map(|t| t.sig).collect();
         let keys: Vec<PublicKey> = items.iter().map(|t| t.key).collect();
         verify_batch(&refs, &sigs, &keys)
     };
     if all_valid {
         return Verdict::AllValid;
     }
-    let bad: Vec<usize> = (items.iter().enumerate())
-        .filter(|(_, t)| t.entry.verify(&t.key, &t.fid, t.seq, &t.prev).is_err())
-        .map(|(i, _)| i)
-        .collect();
+    let bad: Vec<usize> =
+        (items.iter().enumerate()).filter(|(_, t)| !t.key.verify(&t.msg, &t.sig)).map(|(i, _)| i).collect();
     if bad.is_empty() {
         Verdict::AllValid
     } else {
