@@ -65,6 +65,8 @@ pub struct PubConfig {
     pub summary_every: Duration,
     /// Access lists and limits handed to the engine.
     pub admission: Admission,
+    /// Most feed ids in the pub's whole GOset (see `tinyssb::node::Config::goset_cap`).
+    pub goset_cap: usize,
     /// Most bytes of output queued for one connection (see `tinyssb::node::Config`).
     pub max_queue_per_conn: usize,
     /// Most bytes of output queued for all connections together.
@@ -332,6 +334,7 @@ pub fn run(cfg: &PubConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
     let node_cfg = NodeConfig {
         role: cfg.role,
         admission: cfg.admission.clone(),
+        goset_cap: cfg.goset_cap,
         max_queued_per_face: cfg.max_queue_per_conn,
         max_queued_total: cfg.max_queue_total,
         expire_after: cfg.expire_after.map(Into::into),
@@ -742,6 +745,7 @@ mod tests {
             durability: Durability::EveryWrite,
             summary_every: Duration::from_secs(60),
             admission: Admission::default(),
+            goset_cap: tinyssb::node::DEFAULT_GOSET_CAP,
             max_queue_per_conn: 1 << 18,
             max_queue_total: 1 << 26,
             verify_threads: 0,

@@ -165,9 +165,16 @@ struct Cli {
     deny: Vec<PathBuf>,
 
     /// Most feeds the pub stores; the first entry of a further feed is refused [default: no
-    /// limit but the GOset's 100]
+    /// limit but --goset-cap]
     #[arg(long, value_name = "N", help_heading = "Access and limits")]
     max_feeds: Option<usize>,
+
+    /// Most feed ids the pub's GOset holds, stored or only learned (pubs of this kind exchange
+    /// all of them; older peers get at most 100 each). A full set drops the oldest id still
+    /// waiting for its first entry to make room
+    #[arg(long, value_name = "N", default_value_t = tinyssb::node::DEFAULT_GOSET_CAP,
+          value_parser = clap::value_parser!(usize), help_heading = "Access and limits")]
+    goset_cap: usize,
 
     /// Most bytes one feed's log.bin may take; an entry beyond it is refused [default: the
     /// format's limit, 4294967295]
@@ -284,6 +291,7 @@ fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args, cl
             .verify_threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)),
         admission,
+        goset_cap: c.goset_cap.max(1),
         expire_after: c.expire_after,
         secure: None,
     };
@@ -530,6 +538,9 @@ mod tests {
     fn limits_reach_the_engine_config() {
         let a = ok(&["--max-feeds", "7", "--max-feed-bytes", "1M", "--max-sidechain-bytes", "4096"]);
         assert_eq!(a.cfg.admission.max_feeds, 7);
+        assert_eq!(a.cfg.goset_cap, tinyssb::node::DEFAULT_GOSET_CAP);
+        assert_eq!(ok(&["--goset-cap", "500"]).cfg.goset_cap, 500);
+        err(&["--goset-cap", "many"]);
         assert_eq!(a.cfg.admission.max_feed_bytes, 1 << 20);
         assert_eq!(a.cfg.admission.max_sidechain_bytes, 4096);
         let t = ok(&["--unconfirmed-ttl", "30", "--quarantine", "0"]).cfg.admission;
