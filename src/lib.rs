@@ -13,6 +13,7 @@
 pub mod crypto;
 pub mod feed;
 pub mod goset;
+pub mod mesh;
 pub mod ids;
 // The engine is being reworked elsewhere; these two pedantic lints fire there and wait until
 // that work has landed, to keep the merges small.

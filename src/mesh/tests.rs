@@ -1,0 +1,147 @@
+//! Unit tests of the mesh state machine, driven by hand. Networks of many pubs are simulated in
+//! `tests/sim_mesh.rs`.
+
+use super::*;
+
+fn id(n: u8) -> PubId {
+    let mut b = [n; 32];
+    b[0] = n.wrapping_mul(37).wrapping_add(11);
+    FeedId(b)
+}
+
+fn url(n: u8) -> String {
+    format!("ws://10.0.0.{n}:8080")
+}
+
+fn t(ms: u64) -> Instant {
+    Instant(ms)
+}
+
+fn drain(m: &mut Mesh) -> Vec<Action> {
+    std::iter::from_fn(|| m.poll_action()).collect()
+}
+
+fn announce(m: &mut Mesh, now: Instant, who: u8, seq: u32) {
+    let rec = Record::Announce { url: url(who) }.encode().unwrap_or_default();
+    assert!(m.handle_record(now, id(who), seq, &rec));
+}
+
+#[test]
+fn a_member_announces_once_and_becomes_live_when_its_record_is_back() {
+    let mut m = Mesh::new(Config::default(), id(1), Some(url(1)), vec![url(2)], t(0));
+    m.handle_timeout(t(0));
+    let acts = drain(&mut m);
+    assert!(acts.contains(&Action::Publish(Record::Announce { url: url(1) })));
+    assert!(acts.contains(&Action::Dial { url: url(2) }), "the seed is dialled: {acts:?}");
+    m.handle_timeout(t(1000));
+    assert!(!drain(&mut m).iter().any(|a| matches!(a, Action::Publish(_))));
+    announce(&mut m, t(1000), 1, 1);
+    assert!(m.is_live(&id(1)));
+    m.handle_timeout(t(20_000));
+    assert!(!drain(&mut m).iter().any(|a| matches!(a, Action::Publish(_))));
+}
+
+#[test]
+fn hello_exchange_identifies_the_link_and_shares_known_pubs() {
+    let mut a = Mesh::new(Config::default(), id(1), Some(url(1)), vec![], t(0));
+    let mut b = Mesh::new(Config::default(), id(2), Some(url(2)), vec![url(1)], t(0));
+    announce(&mut a, t(0), 1, 1);
+    announce(&mut a, t(0), 3, 1);
+    announce(&mut b, t(0), 2, 1);
+    b.handle_dialed(t(10), FaceId(7), &url(1));
+    while let Some((_, pkt)) = b.poll_transmit() {
+        a.handle_packet(t(10), FaceId(70), &pkt);
+    }
+    while let Some((_, pkt)) = a.poll_transmit() {
+        b.handle_packet(t(10), FaceId(7), &pkt);
+    }
+    assert_eq!(a.pub_on(FaceId(70)), Some(id(2)));
+    assert_eq!(b.pub_on(FaceId(7)), Some(id(1)));
+    let acts = drain(&mut b);
+    assert!(acts.contains(&Action::Follow(id(1))));
+    assert!(acts.contains(&Action::Follow(id(3))), "pub 3 learned through a: {acts:?}");
+    assert!(acts.contains(&Action::PubLink { face: FaceId(7), pub_id: id(1) }));
+}
+
+#[test]
+fn failed_dials_to_a_live_pub_write_one_down_record_and_a_refute_follows() {
+    let mut m = Mesh::new(Config::default(), id(1), Some(url(1)), vec![], t(0));
+    announce(&mut m, t(0), 1, 1);
+    announce(&mut m, t(0), 2, 4);
+    assert!(m.is_live(&id(2)));
+    for i in 0..3 {
+        m.handle_dial_failed(t(i * 1000), &url(2));
+    }
+    let acts = drain(&mut m);
+    assert!(acts.contains(&Action::Publish(Record::Down { pub_id: id(2), seq: 4 })), "{acts:?}");
+    assert!(!m.is_live(&id(2)));
+    m.handle_dial_failed(t(4000), &url(2));
+    assert!(!drain(&mut m).iter().any(|a| matches!(a, Action::Publish(_))));
+    // Pub 2 reads the record and announces again: live once more.
+    announce(&mut m, t(5000), 2, 5);
+    assert!(m.is_live(&id(2)));
+
+    // The pub named in a down record answers with a new announce.
+    let mut two = Mesh::new(Config::default(), id(2), Some(url(2)), vec![], t(0));
+    announce(&mut two, t(0), 2, 4);
+    two.handle_timeout(t(0));
+    drain(&mut two);
+    let down = Record::Down { pub_id: id(2), seq: 4 }.encode().unwrap_or_default();
+    assert!(two.handle_record(t(100), id(1), 9, &down));
+    assert!(!two.is_live(&id(2)));
+    two.handle_timeout(t(10_000));
+    assert!(drain(&mut two).contains(&Action::Publish(Record::Announce { url: url(2) })));
+}
+
+#[test]
+fn every_pub_computes_the_same_holders_and_holds_its_share() {
+    let pubs: Vec<u8> = (1..=10).collect();
+    let mut meshes: Vec<Mesh> =
+        pubs.iter().map(|n| Mesh::new(Config::default(), id(*n), Some(url(*n)), vec![], t(0))).collect();
+    for m in &mut meshes {
+        for n in &pubs {
+            announce(m, t(0), *n, 1);
+        }
+    }
+    let feeds: Vec<FeedId> = (0..200u8).map(|i| FeedId([i; 32])).collect();
+    for m in &mut meshes {
+        for f in &feeds {
+            m.handle_feed(t(0), *f);
+        }
+    }
+    for f in &feeds {
+        let h = meshes[0].holders(f);
+        assert_eq!(h.len(), 3);
+        let holding = meshes.iter().filter(|m| m.holds(f)).count();
+        assert_eq!(holding, 3);
+        assert!(meshes.iter().all(|m| m.holders(f) == h));
+    }
+    // One pub goes: every feed it held moves to exactly one other pub, nothing else moves.
+    let gone = id(4);
+    let before: Vec<Vec<PubId>> = feeds.iter().map(|f| meshes[0].holders(f)).collect();
+    let down = Record::Down { pub_id: gone, seq: 1 }.encode().unwrap_or_default();
+    for m in &mut meshes {
+        m.handle_record(t(10), id(1), 2, &down);
+    }
+    for (f, old) in feeds.iter().zip(before) {
+        let new = meshes[0].holders(f);
+        assert!(!new.contains(&gone));
+        let kept = old.iter().filter(|p| new.contains(p)).count();
+        assert_eq!(kept, if old.contains(&gone) { 2 } else { 3 });
+    }
+}
+
+#[test]
+fn a_new_holder_visits_the_others_and_closes_the_session_when_both_are_in_sync() {
+    let mut m = Mesh::new(Config::default(), id(1), Some(url(1)), vec![], t(0));
+    for n in 1..=3 {
+        announce(&mut m, t(0), n, 1);
+    }
+    m.handle_feed(t(0), FeedId([9; 32]));
+    let acts = drain(&mut m);
+    assert!(acts.contains(&Action::Hold { fid: FeedId([9; 32]), held: true }));
+    // Links to 2 and 3 are wanted anyway (fewer pubs than links): they are dialled.
+    m.handle_timeout(t(0));
+    let dials: Vec<Action> = drain(&mut m).into_iter().filter(|a| matches!(a, Action::Dial { .. })).collect();
+    assert_eq!(dials.len(), 2);
+}
