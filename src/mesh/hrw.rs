@@ -3,7 +3,7 @@
 //! (key = the feed id).
 //!
 //! The weight of a candidate for a key mixes the first eight bytes of each (read as
-//! little-endian integers) with MurmurHash3's 64-bit finaliser:
+//! little-endian integers) with `MurmurHash3`'s 64-bit finaliser:
 //! `w = fmix64(le64(candidate) ^ le64(key))`. The finaliser is a bijection with full
 //! avalanche, so each key sees the candidates in its own pseudo-random order, and every
 //! implementation computes the same order from the ids alone. Equal weights (ids that share
@@ -14,7 +14,7 @@
 
 use crate::ids::FeedId;
 
-/// MurmurHash3's 64-bit finaliser (`fmix64`).
+/// `MurmurHash3`'s 64-bit finaliser (`fmix64`).
 pub const fn fmix64(mut x: u64) -> u64 {
     x ^= x >> 33;
     x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);

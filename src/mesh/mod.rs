@@ -810,7 +810,7 @@ impl Mesh {
             } else {
                 true
             };
-            if done && !self.dirty.get(&p).is_some_and(|t| *t <= now) {
+            if done && self.dirty.get(&p).is_none_or(|t| *t > now) {
                 close.push(*face);
             }
         }
