@@ -29,6 +29,7 @@ use tinyssb::store::fs::{Durability, FsConfig, FsStore};
 use tinyssb::store::{Store, StoreError};
 
 use crate::kiss::{KissConfig, KissTransport};
+use crate::mesh::{LinkOp, MeshGlue, MeshOptions};
 use crate::serial::SerialPort;
 use crate::status::{FaceView, StatusBuilder};
 use crate::transport::{face_of, Dest, PeerId, Transport, TransportEvent, PEER_ID_BITS};
@@ -77,6 +78,8 @@ pub struct PubConfig {
     pub expire_after: Option<Duration>,
     /// Secure websocket links; `None`: plain links only.
     pub secure: Option<SecureOptions>,
+    /// Taking part in a mesh of pubs; `None`: links are only those configured.
+    pub mesh: Option<MeshOptions>,
 }
 
 /// Secure links of the websocket faces (see [`crate::ws`]): the server offers them, `noise+`
@@ -130,14 +133,19 @@ fn split_face(id: FaceId) -> (usize, PeerId) {
     ((id.0 >> PEER_ID_BITS) as usize, PeerId(id.0 & PEER_MASK))
 }
 
-fn build_faces(cfg: &PubConfig, secure: Option<&WsSecure>) -> io::Result<Vec<Slot>> {
-    let mut slots: Vec<Slot> = Vec::new();
-    let ws = WsConfig {
+/// The websocket settings of every websocket face.
+fn ws_config(cfg: &PubConfig) -> WsConfig {
+    WsConfig {
         max_conns: cfg.max_conns,
         idle_timeout: cfg.idle_timeout,
         max_per_ip: cfg.max_per_ip,
         ..WsConfig::default()
-    };
+    }
+}
+
+fn build_faces(cfg: &PubConfig, secure: Option<&WsSecure>) -> io::Result<Vec<Slot>> {
+    let mut slots: Vec<Slot> = Vec::new();
+    let ws = ws_config(cfg);
     if let Some(addr) = cfg.listen {
         let mut face = WsServer::bind(slots.len(), addr, ws)
             .map_err(|e| context(&e, &format!("websocket server: cannot listen on {addr}")))?;
@@ -345,6 +353,15 @@ pub fn run(cfg: &PubConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
     if cfg.expire_after.is_some() {
         seed_idle_times(&mut node, clock());
     }
+    let mut mesh = match &cfg.mesh {
+        Some(opts) => Some(MeshLinks {
+            glue: MeshGlue::open(&cfg.data, opts, &mut node, clock())?,
+            urls: HashMap::new(),
+            free: Vec::new(),
+            ws: ws_config(cfg),
+        }),
+        None => None,
+    };
     let mut pool = match cfg.verify_threads {
         0 => None,
         n => Some(VerifyPool::new(n, poll.registry()).map_err(|e| context(&e, "signature workers"))?),
@@ -388,6 +405,9 @@ pub fn run(cfg: &PubConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
         if let Some(t) = node.poll_timeout() {
             wait = wait.min(Duration::from_millis(t.0.saturating_sub(clock().0)));
         }
+        if let Some(m) = &mesh {
+            wait = wait.min(Duration::from_millis(m.glue.timeout().0.saturating_sub(clock().0)));
+        }
         let real_now = Instant::now();
         for s in &slots {
             if let Some(d) = s.face.next_deadline() {
@@ -405,7 +425,7 @@ pub fn run(cfg: &PubConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
             if let Some(s) = slots.get_mut(index) {
                 face_events.clear();
                 s.face.on_ready(poll.registry(), ev, &mut face_events);
-                deliver_one(&mut node, s, index, &mut face_events, clock(), &mut peers);
+                deliver_one(&mut node, s, index, &mut face_events, clock(), &mut peers, &mut mesh);
             }
         }
         let real_now = Instant::now();
@@ -413,7 +433,7 @@ pub fn run(cfg: &PubConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
             if s.face.next_deadline().is_some_and(|d| d <= real_now) {
                 face_events.clear();
                 s.face.on_deadline(poll.registry(), real_now, &mut face_events);
-                deliver_one(&mut node, s, index, &mut face_events, clock(), &mut peers);
+                deliver_one(&mut node, s, index, &mut face_events, clock(), &mut peers, &mut mesh);
             }
         }
         let now = clock();
@@ -422,6 +442,9 @@ pub fn run(cfg: &PubConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
         }
         if let Some(pool) = &mut pool {
             pool.pump(&mut node, now);
+        }
+        if let Some(m) = &mut mesh {
+            m.run(&mut node, &mut slots, &poll, now, &mut peers);
         }
         // Transmit, flush, and feed what flushing reports back in (output written makes room
         // for more replies; faces come up), until nothing moves or the turn has done enough.
@@ -444,7 +467,7 @@ pub fn run(cfg: &PubConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
                 face_events.clear();
                 s.face.flush(poll.registry(), &mut face_events);
                 reported |= !face_events.is_empty();
-                deliver_one(&mut node, s, index, &mut face_events, clock(), &mut peers);
+                deliver_one(&mut node, s, index, &mut face_events, clock(), &mut peers, &mut mesh);
             }
             if !sent && !reported {
                 break;
@@ -453,6 +476,9 @@ pub fn run(cfg: &PubConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
         }
         while let Some(event) = node.poll_event() {
             log_event(&event, &peers);
+            if let Some(m) = &mut mesh {
+                m.glue.on_event(&mut node, clock(), &event);
+            }
         }
         let now_stored = stored_count(&node);
         if now_stored != stored {
@@ -518,6 +544,7 @@ fn deliver_one(
     events: &mut Vec<TransportEvent>,
     now: tinyssb::time::Instant,
     peers: &mut Peers,
+    mesh: &mut Option<MeshLinks>,
 ) {
     for ev in events.drain(..) {
         match ev {
@@ -534,6 +561,12 @@ fn deliver_one(
                 log::info!(face = slot.name.as_str(), peer = addr.as_str(), event = "up"; "{who}: up");
                 peers.0.insert(id, (who, addr, Instant::now()));
                 node.handle_face_up(now, id, slot.kind);
+                if let Some(m) = mesh {
+                    if let Some(url) = m.urls.get(&index) {
+                        node.set_pub_link(id, true);
+                        m.glue.on_dialed(now, id, url);
+                    }
+                }
             }
             TransportEvent::Down(peer) => {
                 let id = engine_face(index, peer);
@@ -548,10 +581,19 @@ fn deliver_one(
                     None => log::info!(face = slot.name.as_str(), event = "down"; "{}: down", slot.name),
                 }
                 node.handle_face_down(now, id);
+                if let Some(m) = mesh {
+                    m.glue.on_face_down(now, id);
+                }
             }
             TransportEvent::Packet(peer, bytes) => {
                 let id = engine_face(index, peer);
                 log::trace!(target: "packet", "rx {} {}", peers.name(id, &slot.name), brief(&bytes));
+                if let Some(m) = mesh {
+                    if m.glue.on_packet(now, id, &bytes) {
+                        slot.face.note_valid(peer);
+                        continue;
+                    }
+                }
                 let dropped = node.stats().dropped_total();
                 node.handle_packet(now, id, &bytes);
                 if node.stats().dropped_total() == dropped {
@@ -612,6 +654,10 @@ fn log_event(event: &Event, peers: &Peers) {
             None => log::warn!("feed {fid}: stored entry {from} failed its check; refetching from there"),
         },
         Event::FeedForgotten(fid) => log::debug!("unconfirmed feed id {fid} left the GOset"),
+        Event::FeedLearned(fid) => log::debug!("feed id {fid} learned"),
+        Event::Asked { face, fid } => {
+            log::debug!("{} asked for {fid}, which this pub does not hold", peers.name(*face, "a gone peer"));
+        }
         Event::FeedDropped { fid, kept, idle } => {
             let why =
                 idle.map_or(String::new(), |d| format!(" after {} without a new entry", human(d.into())));
@@ -751,6 +797,7 @@ mod tests {
             verify_threads: 0,
             expire_after: None,
             secure: None,
+            mesh: None,
         };
         let Err(e) = open_store(&cfg) else { panic!("a data directory below a file opened") };
         assert!(e.to_string().starts_with("cannot create data directory "), "{e}");
@@ -758,5 +805,129 @@ mod tests {
         cfg.data = tmp.path().join("a/b/data");
         drop(open_store(&cfg).unwrap());
         assert!(cfg.data.is_dir());
+    }
+}
+
+/// The pub loop's side of the mesh: the state machine, and which slots are mesh dials.
+struct MeshLinks {
+    glue: MeshGlue,
+    /// Slot index → URL of the mesh dial it holds.
+    urls: HashMap<usize, String>,
+    /// Slots of finished mesh dials, reused by the next ones (their faces are down).
+    free: Vec<usize>,
+    ws: WsConfig,
+}
+
+impl MeshLinks {
+    /// One turn of the mesh: ended dials, timers, actions, and its packets into the faces.
+    fn run(
+        &mut self,
+        node: &mut Node<FsStore>,
+        slots: &mut Vec<Slot>,
+        poll: &Poll,
+        now: tinyssb::time::Instant,
+        peers: &mut Peers,
+    ) {
+        let ended: Vec<(usize, bool)> =
+            (self.urls.keys()).filter_map(|i| Some((*i, slots.get(*i)?.face.ended()?))).collect();
+        for (index, opened) in ended {
+            if let Some(url) = self.urls.remove(&index) {
+                if !opened {
+                    self.glue.on_dial_failed(now, &url);
+                }
+            }
+            self.vacate(slots, index);
+        }
+        if now >= self.glue.timeout() {
+            self.glue.on_timeout(now);
+        }
+        for op in self.glue.step(node, now) {
+            match op {
+                LinkOp::Dial(url) => self.dial(slots, poll, now, url),
+                LinkOp::HangUp(face) => {
+                    let (index, _) = split_face(face);
+                    let Some(slot) = slots.get_mut(index) else { continue };
+                    if !self.urls.contains_key(&index) {
+                        continue;
+                    }
+                    let mut events = Vec::new();
+                    slot.face.hang_up(poll.registry(), &mut events);
+                    deliver_one(node, slot, index, &mut events, now, peers, &mut None);
+                    self.glue.on_face_down(now, face);
+                }
+            }
+        }
+        while let Some((face, bytes)) = self.glue.poll_transmit() {
+            let (index, peer) = split_face(face);
+            if let Some(s) = slots.get_mut(index) {
+                s.face.send(Dest::Peer(peer), &bytes);
+            }
+        }
+    }
+
+    fn dial(&mut self, slots: &mut Vec<Slot>, poll: &Poll, now: tinyssb::time::Instant, url: String) {
+        let index = self.free.pop().unwrap_or(slots.len());
+        let client = match WsClient::new(index, &url, self.ws, Backoff::default()) {
+            Ok(c) => c.one_shot(),
+            Err(_) => {
+                log::warn!("mesh: '{url}' is not a ws:// URL");
+                self.free.push(index);
+                return self.glue.on_dial_failed(now, &url);
+            }
+        };
+        let mut slot =
+            Slot { face: Box::new(client), kind: FaceKind::Reliable, name: format!("mesh link {url}") };
+        if let Err(e) = slot.face.register(poll.registry()) {
+            log::warn!("mesh: cannot dial {url}: {e}");
+            self.free.push(index);
+            return self.glue.on_dial_failed(now, &url);
+        }
+        match slots.get_mut(index) {
+            Some(s) => *s = slot,
+            None => slots.push(slot),
+        }
+        self.urls.insert(index, url);
+    }
+
+    /// Puts an inert transport in a finished dial's slot and lists the slot as free.
+    fn vacate(&mut self, slots: &mut [Slot], index: usize) {
+        if let Some(s) = slots.get_mut(index) {
+            *s = Slot { face: Box::new(Vacant::default()), kind: FaceKind::Reliable, name: "vacant".into() };
+            self.free.push(index);
+        }
+    }
+}
+
+/// The transport in the slot of a finished mesh dial until a new dial takes it.
+#[derive(Default)]
+struct Vacant {
+    stats: crate::transport::TransportStats,
+}
+
+impl Transport for Vacant {
+    fn register(&mut self, _registry: &mio::Registry) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn on_ready(
+        &mut self,
+        _registry: &mio::Registry,
+        _event: &mio::event::Event,
+        _out: &mut Vec<TransportEvent>,
+    ) {
+    }
+
+    fn send(&mut self, _dest: Dest, _pkt: &[u8]) {
+        self.stats.drop_no_peer += 1;
+    }
+
+    fn flush(&mut self, _registry: &mio::Registry, _out: &mut Vec<TransportEvent>) {}
+
+    fn peers(&self) -> Vec<PeerId> {
+        Vec::new()
+    }
+
+    fn stats(&self) -> &crate::transport::TransportStats {
+        &self.stats
     }
 }

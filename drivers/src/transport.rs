@@ -233,6 +233,16 @@ pub trait Transport {
 
     /// Runs timer-driven work (e.g. reconnecting) that is due at `now`.
     fn on_deadline(&mut self, _registry: &Registry, _now: Instant, _out: &mut Vec<TransportEvent>) {}
+
+    /// Closes the transport's connections on request (reported as down in `out`); transports
+    /// that cannot do that ignore it.
+    fn hang_up(&mut self, _registry: &Registry, _out: &mut Vec<TransportEvent>) {}
+
+    /// For a transport that dials once: `Some(opened)` once its connection is over for good
+    /// (`opened` says whether it ever came up); `None` while it lives.
+    fn ended(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// Whether an I/O error only means "try again when ready".

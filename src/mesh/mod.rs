@@ -171,7 +171,11 @@ impl PubInfo {
 #[derive(Clone, Debug)]
 struct Link {
     pub_id: Option<PubId>,
+    /// The URL this pub dialled for the link; `None` for links the peer dialled, and for ours
+    /// once we hung them up.
     url: Option<String>,
+    /// This pub dialled the link.
+    dialed: bool,
     up: Instant,
     greeted: bool,
     session: bool,
@@ -431,6 +435,7 @@ impl Mesh {
             Link {
                 pub_id: None,
                 url: Some(url.to_owned()),
+                dialed: true,
                 up: now,
                 greeted: true,
                 session: false,
@@ -476,8 +481,10 @@ impl Mesh {
     pub fn handle_face_down(&mut self, now: Instant, face: FaceId) {
         let Some(link) = self.links.remove(&face) else { return };
         let Some(p) = link.pub_id else { return };
-        if self.live.contains(&p) && !self.linked_to(&p) {
-            // Lost touch with a live pub: dial it to learn whether it is gone.
+        // A link the peer dialled because it ranks this pub among its links went down: dial the
+        // peer to learn whether it is gone. (Links this pub wants are dialled again anyway; a
+        // peer's probe or session ends on purpose.)
+        if !link.dialed && self.live.contains(&p) && !self.linked_to(&p) && self.wants_link(&p, &self.me) {
             self.probes.insert(p);
             self.next_tick = self.next_tick.min(now);
         }
@@ -612,6 +619,7 @@ impl Mesh {
         let link = self.links.entry(face).or_insert(Link {
             pub_id: None,
             url: None,
+            dialed: false,
             up: now,
             greeted: false,
             session: false,
@@ -645,14 +653,22 @@ impl Mesh {
                 self.send(face, &MeshPacket::Pubs(chunk.to_vec()));
             }
         }
-        // Two pubs that dialled each other at once: the one with the larger id drops its dial.
+        // Two pubs that want a link with each other and dialled both: the one with the larger id
+        // drops its dial. (When only one of them wants the link, the other's dial is a probe or
+        // a session, and ends by itself.)
         let twin = self.links.iter().any(|(f, l)| *f != face && l.pub_id == Some(id));
-        if member && dialed && twin && self.me > id {
+        if member && dialed && twin && self.me > id && self.wants_link(&id, &self.me) {
             if let Some(l) = self.links.get_mut(&face) {
                 l.url = None;
             }
             self.actions.push_back(Action::HangUp(face));
         }
+    }
+
+    /// True if pub `from` ranks `to` among the pubs it links to.
+    fn wants_link(&self, from: &PubId, to: &PubId) -> bool {
+        let others = self.live.iter().filter(|p| *p != from);
+        hrw::top(from, others, self.cfg.links).contains(to)
     }
 
     fn dial_pub(&mut self, now: Instant, p: PubId) {
@@ -709,7 +725,8 @@ impl Mesh {
         let mut changed_feeds = Vec::new();
         for (fid, holders) in &mut self.feeds {
             if live {
-                let enters = holders.len() < r || holders.last().is_some_and(|last| hrw::outranks(&p, last, fid));
+                let enters =
+                    holders.len() < r || holders.last().is_some_and(|last| hrw::outranks(&p, last, fid));
                 if enters {
                     let at = holders.partition_point(|h| hrw::outranks(h, &p, fid));
                     holders.insert(at, p);
@@ -801,7 +818,9 @@ impl Mesh {
         let mut close = Vec::new();
         for (face, l) in &self.links {
             let (Some(p), Some(_)) = (l.pub_id, l.url.as_ref()) else { continue };
-            if desired.contains(&p) {
+            // Links to pubs not known to be live yet (a seed before its announce has arrived)
+            // are where the mesh is learned from: they stay for a while.
+            if desired.contains(&p) || (!self.live.contains(&p) && now < l.up + self.cfg.session_limit) {
                 continue;
             }
             let old = now >= l.up + self.cfg.linger;

@@ -135,8 +135,9 @@ impl<S: Store> Node<S> {
 
     /// Makes `fid` a confirmed feed before its first verified entry is stored: creates it in the
     /// store and confirms it in the GOset. Does nothing for a confirmed feed.
+    /// An id learned from a pub link is confirmed before the store has it (see [`super::placement`]).
     pub(super) fn confirm_feed(&mut self, fid: FeedId) -> Result<(), StoreError> {
-        if self.goset.is_confirmed(&fid) {
+        if self.goset.is_confirmed(&fid) && self.store.frontier(&fid).is_some() {
             return Ok(());
         }
         self.store.add_feed(fid)?;
@@ -253,10 +254,18 @@ impl<S: Store> Node<S> {
         for fid in &outcome.evicted {
             self.untrack_feed(fid);
         }
+        let vouched = self.is_pub_link(face);
         for fid in &outcome.learned {
-            if self.goset.contains(fid) && !self.feeds.contains_key(fid) {
+            if !self.goset.contains(fid) {
+                continue;
+            }
+            if vouched {
+                self.goset.confirm(fid);
+            }
+            if !self.feeds.contains_key(fid) {
                 self.track_feed(*fid);
             }
+            self.events.push_back(Event::FeedLearned(*fid));
         }
         if !outcome.learned.is_empty() || !outcome.evicted.is_empty() {
             self.on_goset_changed(now);

@@ -97,6 +97,11 @@ pub(super) struct Face {
     sent_chunks: HashMap<(FeedId, Seq), SentMark>,
     /// True once the peer was found to have nothing new; cleared by progress.
     pub in_sync: bool,
+    /// Whether the peer is a pub of the same mesh (see [`super::Node::set_pub_link`]); `None`
+    /// until the driver says.
+    pub pub_link: Option<bool>,
+    /// When the face came up.
+    pub up: Instant,
 }
 
 impl Face {
@@ -125,6 +130,8 @@ impl Face {
             sent_entries: HashMap::new(),
             sent_chunks: HashMap::new(),
             in_sync: false,
+            pub_link: None,
+            up: now,
         }
     }
 

@@ -81,12 +81,13 @@ mod gossip;
 mod ingest;
 mod output;
 mod pacer;
+mod placement;
 mod requests;
 mod retire;
 mod serve;
 mod timers;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use crate::crypto::{Keypair, PublicKey};
 use crate::goset::GoSet;
@@ -101,6 +102,7 @@ pub use admission::{Admission, DEFAULT_MAX_SIDECHAIN_BYTES};
 pub use batch::{Verdict, VerifyItem, VerifyJob};
 use face::Face;
 pub use pacer::PacerConfig;
+pub use placement::SKIP_SEQ;
 use timers::Timer;
 
 /// Identifies a face: one link to one peer (a websocket connection) or one broadcast medium
@@ -245,6 +247,16 @@ pub enum Event {
     FeedAdded(FeedId),
     /// An unconfirmed feed id left the GOset (it expired, or was evicted to make room).
     FeedForgotten(FeedId),
+    /// A feed id entered the GOset from a peer (before any of its entries arrived).
+    FeedLearned(FeedId),
+    /// With placement on, a peer that is not a pub link asked for a feed this node does not
+    /// hold and has nothing of. Reported once per feed until it is held.
+    Asked {
+        /// Who asked.
+        face: FaceId,
+        /// The feed.
+        fid: FeedId,
+    },
     /// A feed was dropped ([`Node::drop_feed`], or expired by [`Config::expire_after`]): it left
     /// the GOset and the store, and has a tombstone, so it is refused from now on.
     FeedDropped {
@@ -379,6 +391,10 @@ pub struct Node<S: Store> {
     idle: HashMap<FeedId, (Instant, Duration)>,
     /// When [`Config::expire_after`] is checked next.
     expire_due: Option<Instant>,
+    /// With placement on ([`Node::use_placement`]), the feeds this node asks pub links for.
+    held: Option<HashSet<FeedId>>,
+    /// Feeds not held that a client asked for, reported once each (until held).
+    asked: HashSet<FeedId>,
     events: VecDeque<Event>,
     stats: Stats,
 }
@@ -412,6 +428,8 @@ impl<S: Store> Node<S> {
             tombstones: BTreeSet::new(),
             idle: HashMap::new(),
             expire_due: cfg.expire_after.map(|_| now),
+            held: None,
+            asked: HashSet::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
             cfg,

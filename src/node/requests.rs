@@ -42,7 +42,7 @@ impl<S: Store> Node<S> {
                 // A peer's id this node does not replicate (refused, or not learned yet) is
                 // never asked for: the vector ends before it.
                 let Some(state) = self.feeds.get(fid) else { break };
-                if !want.try_push(state.next_seq) {
+                if !want.try_push(self.wanted_seq(face, fid, state.next_seq)) {
                     break;
                 }
                 i += 1;

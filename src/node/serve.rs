@@ -84,6 +84,7 @@ impl<S: Store> Node<S> {
             .collect();
         let window = self.cfg.resend_window;
         for (fid, seq) in asked {
+            self.note_asked(face, fid, seq);
             let Some(f) = self.faces.get_mut(&face) else { return };
             let start = f.first_unsent_entry(&fid, seq, now, window);
             let s = &mut f.serving;

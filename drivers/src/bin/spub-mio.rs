@@ -19,6 +19,7 @@ use tinyssb::node::{Admission, Role};
 use tinyssb::store::fs::Durability;
 use tinyssb::FeedId;
 use tinyssb_drivers::cli::{self, LogFormat};
+use tinyssb_drivers::mesh::MeshOptions;
 use tinyssb_drivers::pub_loop::{run, PubConfig, SecureOptions};
 use tinyssb_drivers::ws::NOISE_SCHEME_PREFIX;
 
@@ -33,6 +34,8 @@ Examples:
   spub-mio 8080 --secure                         also offer secure (Noise) links
   spub-mio -d b 8081 --connect noise+ws://127.0.0.1:8080
                                                  dial a pub over a secure link
+  spub-mio -d p2 8082 --announce ws://10.0.0.2:8082 --join ws://10.0.0.1:8080
+                                                 join a mesh of pubs through one of them
 
 spub.py's command lines are accepted as its argparse accepts them: -role, its
 prefixes (-r, -ro) and -role=VALUE; -d DIR, -dDIR and -d=DIR; combined flags
@@ -224,6 +227,22 @@ struct Cli {
     /// handshake [default: any peer]
     #[arg(long, value_name = "FILE", help_heading = "Secure links")]
     trust: Option<PathBuf>,
+
+    /// Join a mesh of pubs through the pub at this ws:// URL (repeatable): it is dialled until
+    /// a first mesh link is up, then the pub finds the others itself (SPEC section 13)
+    #[arg(long, value_name = "URL", value_parser = parse_ws_url, help_heading = "Mesh of pubs")]
+    join: Vec<String>,
+    /// Be a member of the mesh, reachable by other pubs at this ws:// URL (it goes into a signed
+    /// announce in the pub's mesh feed). Without it a pub with --join links to the mesh and
+    /// holds every feed, but no feed is placed on it
+    #[arg(long, value_name = "URL", value_parser = parse_ws_url, help_heading = "Mesh of pubs")]
+    announce: Option<String>,
+    /// Pubs that hold each feed
+    #[arg(long, value_name = "N", default_value_t = 3, help_heading = "Mesh of pubs")]
+    replicas: usize,
+    /// Links to other pubs this pub dials and keeps
+    #[arg(long, value_name = "N", default_value_t = 6, help_heading = "Mesh of pubs")]
+    mesh_links: usize,
 }
 
 /// A positive number of days, fractions allowed, as a duration.
@@ -294,6 +313,7 @@ fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args, cl
         goset_cap: c.goset_cap.max(1),
         expire_after: c.expire_after,
         secure: None,
+        mesh: mesh_options(c.join, c.announce, c.replicas, c.mesh_links).map_err(invalid)?,
     };
     match c.uri_or_port {
         Some(t) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => {
@@ -310,6 +330,7 @@ fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args, cl
         Some(t) => return Err(invalid(format!("'{t}' is neither a port number nor a ws:// or wss:// URL"))),
         // spub.py's default, kept unless the options already name a face (e.g. UDP only).
         None if cfg.connect.is_empty()
+            && cfg.mesh.is_none()
             && cfg.udp.is_empty()
             && cfg.multicast.is_empty()
             && cfg.kiss.is_empty() =>
@@ -322,6 +343,31 @@ fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args, cl
         .map_err(invalid)?;
     let log_filter = if c.verbose { format!("{},{VERBOSE}", c.log_level) } else { c.log_level };
     Ok(Args { cfg, log_filter, log_format: c.log_format })
+}
+
+/// The mesh settings; `None` without `--join` and `--announce`.
+fn mesh_options(
+    join: Vec<String>,
+    announce: Option<String>,
+    replicas: usize,
+    links: usize,
+) -> Result<Option<MeshOptions>, String> {
+    if join.is_empty() && announce.is_none() {
+        return Ok(None);
+    }
+    if let Some(url) = &announce {
+        if url.len() > tinyssb::mesh::record::MAX_URL {
+            return Err(format!("--announce {url}: longer than {} bytes", tinyssb::mesh::record::MAX_URL));
+        }
+        if url.starts_with(NOISE_SCHEME_PREFIX) {
+            return Err(format!("--announce {url}: mesh links are plain ws:// or wss:// for now"));
+        }
+    }
+    if !(1..=16).contains(&replicas) || !(1..=64).contains(&links) {
+        return Err("--replicas must be 1 to 16 and --mesh-links 1 to 64".into());
+    }
+    let config = tinyssb::mesh::Config { replicas, links, ..tinyssb::mesh::Config::default() };
+    Ok(Some(MeshOptions { join, announce, config }))
 }
 
 /// The secure-link settings from the options of that section and the URLs (reads the trust

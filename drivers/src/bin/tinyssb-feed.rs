@@ -11,15 +11,14 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
 
-use serde_json::json;
 use tinyssb::crypto::Keypair;
 use tinyssb::feed::{author_chain20, author_plain48};
-use tinyssb::ids::{from_hex, to_hex};
+
 use tinyssb::store::fs::{FsConfig, FsStore};
 use tinyssb::store::{Store, StoreError};
 use tinyssb::wire::entry::PAYLOAD_LEN;
 use tinyssb::{FeedId, Seq};
-use tinyssb_drivers::{chat, cli, inspect};
+use tinyssb_drivers::{chat, cli, inspect, keyfile};
 
 const AFTER: &str = "\
 Examples:
@@ -302,42 +301,12 @@ fn dropped_copies(data: &Path, fid: &FeedId) -> Vec<(u64, PathBuf)> {
 }
 
 fn keygen(path: &Path) -> Result<String, Failure> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut seed = [0u8; 32];
-    getrandom(&mut seed).map_err(|e| fail(format!("no randomness: {e}")))?;
-    let key = Keypair::from_seed(&seed);
-    let body = json!({ "seed": to_hex(&seed), "fid": key.feed_id().to_hex() });
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| fail(format!("{}: {e}", path.display())))?;
-    f.write_all(format!("{body:#}\n").as_bytes()).and_then(|()| f.sync_all()).map_err(fail)?;
+    let key = keyfile::create(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
     Ok(format!("{}\n", key.feed_id()))
 }
 
-/// Fills `buf` from the operating system's random source.
-fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
-    std::fs::File::open("/dev/urandom")?.read_exact(buf)
-}
-
 fn load_key(path: &Path) -> Result<Keypair, Failure> {
-    let what = |e: &dyn std::fmt::Display| fail(format!("key file {}: {e}", path.display()));
-    let text = std::fs::read_to_string(path).map_err(|e| what(&e))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| what(&e))?;
-    let seed = v.get("seed").and_then(|s| s.as_str()).ok_or_else(|| what(&"no \"seed\" string"))?;
-    let seed: [u8; 32] = from_hex(seed)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| what(&"seed is not 64 hex digits"))?;
-    let key = Keypair::from_seed(&seed);
-    if let Some(fid) = v.get("fid").and_then(|s| s.as_str()) {
-        if fid != key.feed_id().to_hex() {
-            return Err(what(&"fid does not match the seed"));
-        }
-    }
-    Ok(key)
+    keyfile::load(path).map_err(fail)
 }
 
 /// Appends one entry (and its sidechain) to the key's feed through the store.

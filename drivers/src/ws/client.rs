@@ -107,6 +107,12 @@ pub struct WsClient {
     unread_since: Option<Instant>,
     serial: u64,
     stats: TransportStats,
+    /// Dial once: no reconnect after the connection ends or fails (see [`WsClient::one_shot`]).
+    one_shot: bool,
+    /// A one-shot client whose connection ended; whether it ever opened.
+    ended: Option<bool>,
+    /// The current connection opened.
+    opened: bool,
 }
 
 impl WsClient {
@@ -137,6 +143,9 @@ impl WsClient {
             unread_since: None,
             serial: 0,
             stats: TransportStats::default(),
+            one_shot: false,
+            ended: None,
+            opened: false,
         })
     }
 
@@ -157,6 +166,13 @@ impl WsClient {
     /// Whether the URL asks for a secure link (`noise+ws://`, `noise+wss://`).
     pub fn wants_secure(&self) -> bool {
         self.wants_secure
+    }
+
+    /// Makes this client dial once (a mesh link): after a failed attempt or a closed connection
+    /// it stays closed, and [`Transport::ended`] says how it went.
+    pub fn one_shot(mut self) -> WsClient {
+        self.one_shot = true;
+        self
     }
 
     /// The connection's state.
@@ -225,6 +241,10 @@ impl WsClient {
     }
 
     fn schedule(&mut self, now: Instant) {
+        if self.one_shot {
+            self.ended = Some(self.opened);
+            return;
+        }
         self.next_reconnect = Some(now + self.delay);
         self.delay = (self.delay * 2).min(self.backoff.max);
     }
@@ -236,6 +256,7 @@ impl WsClient {
             Ok(()) => {
                 if !was_open && conn.is_open() {
                     self.delay = self.backoff.initial;
+                    self.opened = true;
                 }
                 self.unread_since = match (conn.unread, self.unread_since) {
                     (false, _) => None,
@@ -320,6 +341,14 @@ impl Transport for WsClient {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    fn ended(&self) -> Option<bool> {
+        self.ended
+    }
+
+    fn hang_up(&mut self, registry: &Registry, out: &mut Vec<TransportEvent>) {
+        self.close(registry, Close::Local, out);
     }
 
     fn on_deadline(&mut self, registry: &Registry, now: Instant, out: &mut Vec<TransportEvent>) {

@@ -152,6 +152,8 @@ enum Close {
     Evicted,
     /// A plain HTTP exchange ended (answered, or given up on); not a peer, not counted as a close.
     Http,
+    /// Closed by us on request (a mesh link no longer needed); not counted as a close.
+    Local,
 }
 
 fn classify(e: &tungstenite::Error) -> Close {
@@ -175,6 +177,6 @@ fn count_close(stats: &mut TransportStats, why: Close) {
         Close::Io => stats.closed_io += 1,
         Close::Idle => stats.closed_idle += 1,
         Close::Evicted => stats.evicted += 1,
-        Close::Http => {}
+        Close::Http | Close::Local => {}
     }
 }

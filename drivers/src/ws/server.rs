@@ -268,7 +268,7 @@ impl WsServer {
                 log::debug!("ws face {}: full, evicting {} (idle longest)", self.index, conn.who());
                 conn.goodbye(CloseCode::Again, "full");
             }
-            Close::Protocol | Close::Io | Close::Http => {}
+            Close::Protocol | Close::Io | Close::Http | Close::Local => {}
         }
         conn.deregister(registry);
         count_close(&mut self.stats, why);

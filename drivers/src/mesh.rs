@@ -1,0 +1,255 @@
+//! The pub's part in a mesh of pubs ([`tinyssb::mesh`]): the mesh key, replaying the mesh
+//! feeds at start, and carrying the mesh's actions out on the engine. Opening and closing
+//! links is left to the pub loop, which owns the transports ([`LinkOp`]).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use tinyssb::crypto::Keypair;
+use tinyssb::mesh::record::Record;
+use tinyssb::mesh::{Action, Config, Mesh, PubId};
+use tinyssb::node::{Event, FaceId, Node};
+use tinyssb::store::fs::FsStore;
+use tinyssb::store::Store;
+use tinyssb::time::Instant;
+use tinyssb::{FeedId, Seq};
+
+/// The file in the data directory that holds the key of the pub's mesh feed.
+pub const KEY_FILE: &str = ".mesh_key";
+
+/// How the pub takes part in a mesh.
+#[derive(Clone, Debug)]
+pub struct MeshOptions {
+    /// URLs of pubs to dial until the first mesh link is up.
+    pub join: Vec<String>,
+    /// The URL other pubs dial to reach this one; without it the pub links to the mesh but is
+    /// not a member (it holds every feed and no feed is placed on it).
+    pub announce: Option<String>,
+    /// Links, replicas and timing.
+    pub config: Config,
+}
+
+/// What the pub loop does for the mesh.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkOp {
+    /// Dial this URL once; report [`MeshGlue::on_dialed`] or [`MeshGlue::on_dial_failed`].
+    Dial(String),
+    /// Close this face (one the pub dialled for the mesh).
+    HangUp(FaceId),
+}
+
+/// The mesh state machine with the pub's mesh key.
+pub struct MeshGlue {
+    mesh: Mesh,
+    key: Keypair,
+}
+
+impl MeshGlue {
+    /// Loads (or creates) the mesh key in `data`, turns placement on in `node`, and replays
+    /// what the store knows of the mesh.
+    pub fn open(
+        data: &Path,
+        opts: &MeshOptions,
+        node: &mut Node<FsStore>,
+        now: Instant,
+    ) -> io::Result<MeshGlue> {
+        let path: PathBuf = data.join(KEY_FILE);
+        let created = !path.exists();
+        let key = crate::keyfile::load_or_create(&path)?;
+        let me = key.feed_id();
+        if created {
+            log::info!("mesh: created key {} for pub id {me}", path.display());
+        }
+        let mesh = Mesh::new(opts.config.clone(), me, opts.announce.clone(), opts.join.clone(), now);
+        let mut glue = MeshGlue { mesh, key };
+        node.use_placement();
+        node.set_held(me, true);
+        let mut fids = node.store().feeds();
+        fids.sort();
+        let (mut pubs, mut feeds) = (0, 0);
+        for fid in fids {
+            let Some(last) = node.store().frontier(&fid).map(|f| f.seq.0) else { continue };
+            if glue.replay(node, now, fid, last) {
+                pubs += 1;
+            } else {
+                feeds += 1;
+            }
+        }
+        for fid in node.goset().keys().to_vec() {
+            glue.mesh.handle_feed(now, fid);
+        }
+        log::info!(
+            "mesh: pub id {me}, {} ({pubs} pubs known, {} live; {feeds} feeds)",
+            match &opts.announce {
+                Some(url) => format!("announced at {url}"),
+                None => "not a member (no --announce)".to_owned(),
+            },
+            glue.mesh.live().count()
+        );
+        Ok(glue)
+    }
+
+    /// Feeds the stored entries of `fid` to the mesh if it is a mesh feed; true if it is.
+    fn replay(&mut self, node: &mut Node<FsStore>, now: Instant, fid: FeedId, last: u32) -> bool {
+        if last == 0 {
+            return self.mesh.is_pub(&fid);
+        }
+        for seq in 1..=last {
+            let Some(content) = content(node, &fid, Seq(seq)) else { continue };
+            if !self.mesh.handle_record(now, fid, seq, &content) && seq == 1 {
+                self.mesh.handle_feed(now, fid);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The mesh state machine.
+    pub fn mesh(&self) -> &Mesh {
+        &self.mesh
+    }
+
+    /// A mesh dial connected as `face`.
+    pub fn on_dialed(&mut self, now: Instant, face: FaceId, url: &str) {
+        log::debug!("mesh: dialled {url}");
+        self.mesh.handle_dialed(now, face, url);
+    }
+
+    /// A mesh dial failed.
+    pub fn on_dial_failed(&mut self, now: Instant, url: &str) {
+        log::debug!("mesh: cannot reach {url}");
+        self.mesh.handle_dial_failed(now, url);
+    }
+
+    /// A face went down.
+    pub fn on_face_down(&mut self, now: Instant, face: FaceId) {
+        if let Some(p) = self.mesh.pub_on(face) {
+            log::info!("mesh: link to pub {p} down");
+        }
+        self.mesh.handle_face_down(now, face);
+    }
+
+    /// Takes a packet if it is a mesh packet; false if it is for the engine.
+    pub fn on_packet(&mut self, now: Instant, face: FaceId, bytes: &[u8]) -> bool {
+        if !tinyssb::mesh::packet::MeshPacket::is_mesh(bytes) {
+            return false;
+        }
+        self.mesh.handle_packet(now, face, bytes);
+        true
+    }
+
+    /// Hands the mesh what it needs of an engine event.
+    pub fn on_event(&mut self, node: &mut Node<FsStore>, now: Instant, event: &Event) {
+        match event {
+            Event::EntryStored { fid, seq } | Event::ChainComplete { fid, seq } => {
+                if self.mesh.is_pub(fid) {
+                    if let Some(content) = content(node, fid, *seq) {
+                        self.record(now, *fid, seq.0, &content);
+                    }
+                } else {
+                    self.mesh.handle_stored(now, *fid);
+                }
+            }
+            Event::FeedAdded(fid) | Event::FeedLearned(fid) => self.mesh.handle_feed(now, *fid),
+            Event::FeedForgotten(fid) | Event::FeedDropped { fid, .. } => self.mesh.handle_forgot(fid),
+            Event::PeerInSync(face) => self.mesh.handle_in_sync(now, *face),
+            Event::Asked { fid, .. } => {
+                log::debug!("mesh: a client asked for {fid}; fetching it from its holders");
+                self.mesh.handle_asked(now, *fid);
+            }
+            _ => {}
+        }
+    }
+
+    fn record(&mut self, now: Instant, author: PubId, seq: u32, content: &[u8]) {
+        let was_live = self.mesh.live().count();
+        if !self.mesh.handle_record(now, author, seq, content) {
+            return;
+        }
+        match Record::decode(content) {
+            Ok(Record::Announce { url }) if author != self.mesh.pub_id() => {
+                log::info!("mesh: pub {author} announces {url} (#{seq})");
+            }
+            Ok(Record::Down { pub_id, .. }) => log::info!("mesh: pub {author} reports pub {pub_id} down"),
+            _ => {}
+        }
+        let live = self.mesh.live().count();
+        if live != was_live {
+            log::info!("mesh: {live} live pubs");
+        }
+    }
+
+    /// When [`MeshGlue::on_timeout`] is due.
+    pub fn timeout(&self) -> Instant {
+        self.mesh.poll_timeout()
+    }
+
+    /// Runs the mesh's timers.
+    pub fn on_timeout(&mut self, now: Instant) {
+        self.mesh.handle_timeout(now);
+    }
+
+    /// The next mesh packet to send.
+    pub fn poll_transmit(&mut self) -> Option<(FaceId, Vec<u8>)> {
+        self.mesh.poll_transmit()
+    }
+
+    /// Carries out the mesh's actions on `node`; returns the link operations for the loop.
+    pub fn step(&mut self, node: &mut Node<FsStore>, now: Instant) -> Vec<LinkOp> {
+        let mut ops = Vec::new();
+        while let Some(action) = self.mesh.poll_action() {
+            match action {
+                Action::Dial { url } => ops.push(LinkOp::Dial(url)),
+                Action::HangUp(face) => ops.push(LinkOp::HangUp(face)),
+                Action::Publish(rec) => self.publish(node, now, &rec),
+                Action::Follow(p) => {
+                    node.set_held(p, true);
+                    if let Err(e) = node.follow(now, p) {
+                        log::warn!("mesh: cannot follow the mesh feed of pub {p}: {e}");
+                    }
+                    // Its entries may have arrived before the mesh knew it was a pub.
+                    if let Some(last) = node.store().frontier(&p).map(|f| f.seq.0) {
+                        for seq in 1..=last {
+                            if let Some(content) = content(node, &p, Seq(seq)) {
+                                self.record(now, p, seq, &content);
+                            }
+                        }
+                    }
+                }
+                Action::PubLink { face, pub_id } => {
+                    log::info!("mesh: link with pub {pub_id} up");
+                    node.set_pub_link(face, true);
+                }
+                Action::Hold { fid, held } => node.set_held(fid, held),
+            }
+        }
+        ops
+    }
+
+    fn publish(&mut self, node: &mut Node<FsStore>, now: Instant, rec: &Record) {
+        let Some(bytes) = rec.encode() else {
+            log::warn!("mesh: record too long, not written: {rec:?}");
+            return;
+        };
+        match node.publish(now, &self.key, &bytes) {
+            Ok(seq) => {
+                match rec {
+                    Record::Announce { url } => log::info!("mesh: announced {url} (#{})", seq.0),
+                    Record::Down { pub_id, .. } => {
+                        log::info!("mesh: pub {pub_id} unreachable, reported down")
+                    }
+                }
+                self.mesh.handle_record(now, self.key.feed_id(), seq.0, &bytes);
+            }
+            Err(e) => log::error!("mesh: cannot write to the mesh feed: {e}"),
+        }
+    }
+}
+
+/// The whole content of entry `seq` of `fid`, if the store has all of it.
+fn content(node: &mut Node<FsStore>, fid: &FeedId, seq: Seq) -> Option<Vec<u8>> {
+    match crate::inspect::read_content(node.store_mut(), fid, seq) {
+        Ok(Some((_, c))) if c.is_complete() => Some(c.bytes),
+        _ => None,
+    }
+}
