@@ -177,6 +177,8 @@ struct Link {
     session: bool,
     in_sync: bool,
     peer_in_sync: bool,
+    /// This pub hung it up: its going down is no news.
+    hung_up: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -436,6 +438,7 @@ impl Mesh {
                 session: false,
                 in_sync: false,
                 peer_in_sync: false,
+                hung_up: false,
             },
         );
         self.send(face, &MeshPacket::Hello(self.hello_id()));
@@ -473,10 +476,18 @@ impl Mesh {
     }
 
     /// A face went down (any face: those that are not mesh links are ignored).
+    ///
+    /// A link this pub dialled that broke is probed at once. A link the other pub dialled is
+    /// that pub's to keep: it is probed only if it was a standing link (up longer than a
+    /// session may last), as a short one (a session or a probe) was hung up on purpose, and
+    /// probing it would make the two pubs dial each other in turn for ever. Links this pub
+    /// hung up itself are not probed.
     pub fn handle_face_down(&mut self, now: Instant, face: FaceId) {
         let Some(link) = self.links.remove(&face) else { return };
         let Some(p) = link.pub_id else { return };
-        if self.live.contains(&p) && !self.linked_to(&p) {
+        let standing = now.saturating_since(link.up) > Duration(self.cfg.session_limit.0 + 2 * TICK.0);
+        let broke = !link.hung_up && (link.url.is_some() || standing);
+        if broke && self.live.contains(&p) && !self.linked_to(&p) {
             // Lost touch with a live pub: dial it to learn whether it is gone.
             self.probes.insert(p);
             self.next_tick = self.next_tick.min(now);
@@ -617,6 +628,7 @@ impl Mesh {
             session: false,
             in_sync: false,
             peer_in_sync: false,
+            hung_up: false,
         });
         let first = link.pub_id.is_none();
         link.pub_id = Some(id);
@@ -650,6 +662,7 @@ impl Mesh {
         if member && dialed && twin && self.me > id {
             if let Some(l) = self.links.get_mut(&face) {
                 l.url = None;
+                l.hung_up = true;
             }
             self.actions.push_back(Action::HangUp(face));
         }
@@ -709,7 +722,8 @@ impl Mesh {
         let mut changed_feeds = Vec::new();
         for (fid, holders) in &mut self.feeds {
             if live {
-                let enters = holders.len() < r || holders.last().is_some_and(|last| hrw::outranks(&p, last, fid));
+                let enters =
+                    holders.len() < r || holders.last().is_some_and(|last| hrw::outranks(&p, last, fid));
                 if enters {
                     let at = holders.partition_point(|h| hrw::outranks(h, &p, fid));
                     holders.insert(at, p);
@@ -819,6 +833,7 @@ impl Mesh {
                 // Stays in the table until the driver reports the face down.
                 l.url = None;
                 l.session = false;
+                l.hung_up = true;
             }
             self.actions.push_back(Action::HangUp(face));
         }
