@@ -791,6 +791,14 @@ impl Mesh {
     /// Visits due co-holders: nothing to do if a link with them is up; otherwise a session.
     fn run_sessions(&mut self, now: Instant) {
         let due: Vec<PubId> = self.dirty.iter().filter(|(_, t)| **t <= now).map(|(p, _)| *p).collect();
+        // A visit that cannot happen yet (a dial under way, too many sessions) is looked at
+        // again at the next tick, not at once: poll_timeout must not stay in the past.
+        let later = now + TICK;
+        for t in self.dirty.values_mut() {
+            if *t <= now {
+                *t = later;
+            }
+        }
         for p in due {
             if self.linked_to(&p) {
                 self.dirty.remove(&p);

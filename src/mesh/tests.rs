@@ -205,3 +205,22 @@ fn a_standing_link_that_breaks_is_probed_by_both_ends() {
     assert!(drain(&mut a).contains(&Action::Dial { url: url(2) }));
     assert!(drain(&mut b).contains(&Action::Dial { url: url(1) }));
 }
+
+#[test]
+fn a_visit_that_must_wait_does_not_make_the_driver_spin() {
+    // Regression: a co-holder due for a visit stayed due while its dial was under way (or the
+    // sessions were all taken), so poll_timeout stayed in the past and a driver that sleeps
+    // until it called handle_timeout in a busy loop.
+    let cfg = Config { links: 0, ..Config::default() };
+    let mut m = Mesh::new(cfg, id(1), Some(url(1)), vec![], t(0));
+    for n in 1..=3 {
+        announce(&mut m, t(0), n, 1);
+    }
+    m.handle_feed(t(0), FeedId([9; 32]));
+    m.handle_timeout(t(0));
+    let dials = drain(&mut m).into_iter().filter(|a| matches!(a, Action::Dial { .. })).count();
+    assert_eq!(dials, 2, "sessions to the two other holders");
+    assert!(m.poll_timeout() > t(0), "poll_timeout {:?} is not in the future", m.poll_timeout());
+    m.handle_timeout(t(1000));
+    assert!(m.poll_timeout() > t(1000));
+}
