@@ -33,12 +33,15 @@
 //! - [`corpus`]: test data and store comparisons: [`key`], [`Corpus`]/[`populated_store`],
 //!   partial and damaged copies, [`contents`], [`counts`], [`converged`].
 //! - [`adversary`]: [`Adversary`] and [`Attack`], malicious peers as scenario members.
+//! - [`mesh`]: [`MeshNet`], a mesh of many pubs (their [`tinyssb::mesh::Mesh`] state machines
+//!   over an abstract network and feed store, no engines), for placement and churn at scale.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod adversary;
 pub mod corpus;
 pub mod link;
+pub mod mesh;
 pub mod net;
 pub mod rng;
 pub mod scenario;
@@ -49,6 +52,7 @@ pub use corpus::{
     store_with_feeds, Corpus, FeedBytes,
 };
 pub use link::LinkSpec;
+pub use mesh::{MeshNet, MeshTraffic};
 pub use net::{Sim, TraceItem};
 pub use rng::{seed, Rng};
 pub use scenario::Scenario;

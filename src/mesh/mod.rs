@@ -181,6 +181,8 @@ struct Link {
     session: bool,
     in_sync: bool,
     peer_in_sync: bool,
+    /// This pub hung it up: its going down is no news.
+    hung_up: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -441,6 +443,7 @@ impl Mesh {
                 session: false,
                 in_sync: false,
                 peer_in_sync: false,
+                hung_up: false,
             },
         );
         self.send(face, &MeshPacket::Hello(self.hello_id()));
@@ -481,10 +484,12 @@ impl Mesh {
     pub fn handle_face_down(&mut self, now: Instant, face: FaceId) {
         let Some(link) = self.links.remove(&face) else { return };
         let Some(p) = link.pub_id else { return };
-        // A link the peer dialled because it ranks this pub among its links went down: dial the
-        // peer to learn whether it is gone. (Links this pub wants are dialled again anyway; a
-        // peer's probe or session ends on purpose.)
-        if !link.dialed && self.live.contains(&p) && !self.linked_to(&p) && self.wants_link(&p, &self.me) {
+        // A link that broke (not one this pub hung up) is probed if this pub dialled it, or if
+        // the peer dialled it because it ranks this pub among its links. A peer's probe or
+        // session ends on purpose, and probing it back would make the two dial each other in
+        // turn for ever.
+        let broke = !link.hung_up && (link.dialed || self.wants_link(&p, &self.me));
+        if broke && self.live.contains(&p) && !self.linked_to(&p) {
             self.probes.insert(p);
             self.next_tick = self.next_tick.min(now);
         }
@@ -625,6 +630,7 @@ impl Mesh {
             session: false,
             in_sync: false,
             peer_in_sync: false,
+            hung_up: false,
         });
         let first = link.pub_id.is_none();
         link.pub_id = Some(id);
@@ -660,6 +666,7 @@ impl Mesh {
         if member && dialed && twin && self.me > id && self.wants_link(&id, &self.me) {
             if let Some(l) = self.links.get_mut(&face) {
                 l.url = None;
+                l.hung_up = true;
             }
             self.actions.push_back(Action::HangUp(face));
         }
@@ -794,6 +801,14 @@ impl Mesh {
     /// Visits due co-holders: nothing to do if a link with them is up; otherwise a session.
     fn run_sessions(&mut self, now: Instant) {
         let due: Vec<PubId> = self.dirty.iter().filter(|(_, t)| **t <= now).map(|(p, _)| *p).collect();
+        // A visit that cannot happen yet (a dial under way, too many sessions) is looked at
+        // again at the next tick, not at once: poll_timeout must not stay in the past.
+        let later = now + TICK;
+        for t in self.dirty.values_mut() {
+            if *t <= now {
+                *t = later;
+            }
+        }
         for p in due {
             if self.linked_to(&p) {
                 self.dirty.remove(&p);
@@ -838,6 +853,7 @@ impl Mesh {
                 // Stays in the table until the driver reports the face down.
                 l.url = None;
                 l.session = false;
+                l.hung_up = true;
             }
             self.actions.push_back(Action::HangUp(face));
         }

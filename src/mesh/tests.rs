@@ -145,3 +145,82 @@ fn a_new_holder_visits_the_others_and_closes_the_session_when_both_are_in_sync()
     let dials: Vec<Action> = drain(&mut m).into_iter().filter(|a| matches!(a, Action::Dial { .. })).collect();
     assert_eq!(dials.len(), 2);
 }
+
+/// Hello packets from `from` delivered to `to` over `face` (and nothing else).
+fn greet(from: &mut Mesh, to: &mut Mesh, now: Instant, face: FaceId) {
+    while let Some((_, pkt)) = from.poll_transmit() {
+        to.handle_packet(now, face, &pkt);
+    }
+}
+
+#[test]
+fn links_hung_up_on_purpose_are_not_probed() {
+    // Regression: a pub hung up a link it no longer wanted, then probed the pub on the face
+    // going down, dialled it, hung up again, and so on; the other end probed back in turn.
+    let cfg = Config { links: 1, ..Config::default() };
+    let mut a = Mesh::new(cfg.clone(), id(1), Some(url(1)), vec![], t(0));
+    for n in 1..=3 {
+        announce(&mut a, t(0), n, 1);
+    }
+    // `a` wants a link to one of 2 and 3; the other one dials nobody (it has no records).
+    let other = if a.desired_links() == vec![id(2)] { 3 } else { 2 };
+    let mut b = Mesh::new(cfg, id(other), Some(url(other)), vec![], t(0));
+    a.handle_dialed(t(10), FaceId(1), &url(other));
+    greet(&mut a, &mut b, t(20), FaceId(2));
+    greet(&mut b, &mut a, t(30), FaceId(1));
+    drain(&mut a);
+    drain(&mut b);
+    a.handle_timeout(t(1000));
+    let acts = drain(&mut a);
+    assert!(acts.contains(&Action::HangUp(FaceId(1))), "{acts:?}");
+    a.handle_face_down(t(1010), FaceId(1));
+    b.handle_face_down(t(1020), FaceId(2));
+    a.handle_timeout(t(3000));
+    b.handle_timeout(t(3000));
+    let a_dials = drain(&mut a);
+    assert!(!a_dials.contains(&Action::Dial { url: url(other) }), "no probe after a hang-up: {a_dials:?}");
+    let b_dials = drain(&mut b);
+    assert!(!b_dials.contains(&Action::Dial { url: url(1) }), "no probe of a short link: {b_dials:?}");
+}
+
+#[test]
+fn a_standing_link_that_breaks_is_probed_by_both_ends() {
+    let mut a = Mesh::new(Config::default(), id(1), Some(url(1)), vec![], t(0));
+    let mut b = Mesh::new(Config::default(), id(2), Some(url(2)), vec![], t(0));
+    for m in [&mut a, &mut b] {
+        for n in 1..=2 {
+            announce(m, t(0), n, 1);
+        }
+    }
+    a.handle_dialed(t(10), FaceId(1), &url(2));
+    greet(&mut a, &mut b, t(20), FaceId(2));
+    greet(&mut b, &mut a, t(30), FaceId(1));
+    drain(&mut a);
+    drain(&mut b);
+    // Broken after ten minutes, by neither side.
+    a.handle_face_down(t(600_000), FaceId(1));
+    b.handle_face_down(t(600_000), FaceId(2));
+    a.handle_timeout(t(600_000));
+    b.handle_timeout(t(600_000));
+    assert!(drain(&mut a).contains(&Action::Dial { url: url(2) }));
+    assert!(drain(&mut b).contains(&Action::Dial { url: url(1) }));
+}
+
+#[test]
+fn a_visit_that_must_wait_does_not_make_the_driver_spin() {
+    // Regression: a co-holder due for a visit stayed due while its dial was under way (or the
+    // sessions were all taken), so poll_timeout stayed in the past and a driver that sleeps
+    // until it called handle_timeout in a busy loop.
+    let cfg = Config { links: 0, ..Config::default() };
+    let mut m = Mesh::new(cfg, id(1), Some(url(1)), vec![], t(0));
+    for n in 1..=3 {
+        announce(&mut m, t(0), n, 1);
+    }
+    m.handle_feed(t(0), FeedId([9; 32]));
+    m.handle_timeout(t(0));
+    let dials = drain(&mut m).into_iter().filter(|a| matches!(a, Action::Dial { .. })).count();
+    assert_eq!(dials, 2, "sessions to the two other holders");
+    assert!(m.poll_timeout() > t(0), "poll_timeout {:?} is not in the future", m.poll_timeout());
+    m.handle_timeout(t(1000));
+    assert!(m.poll_timeout() > t(1000));
+}
