@@ -42,6 +42,8 @@ pub enum LinkOp {
 pub struct MeshGlue {
     mesh: Mesh,
     key: Keypair,
+    /// The number of live pubs last logged.
+    live_logged: usize,
 }
 
 impl MeshGlue {
@@ -61,7 +63,7 @@ impl MeshGlue {
             log::info!("mesh: created key {} for pub id {me}", path.display());
         }
         let mesh = Mesh::new(opts.config.clone(), me, opts.announce.clone(), opts.join.clone(), now);
-        let mut glue = MeshGlue { mesh, key };
+        let mut glue = MeshGlue { mesh, key, live_logged: 0 };
         node.use_placement();
         node.set_held(me, true);
         let mut fids = node.store().feeds();
@@ -129,12 +131,16 @@ impl MeshGlue {
         self.mesh.handle_face_down(now, face);
     }
 
-    /// Takes a packet if it is a mesh packet; false if it is for the engine.
-    pub fn on_packet(&mut self, now: Instant, face: FaceId, bytes: &[u8]) -> bool {
+    /// Takes a packet if it is a mesh packet; false if it is for the engine. A hello marks the
+    /// face as a pub link in the engine at once, before the packets behind it reach the engine.
+    pub fn on_packet(&mut self, node: &mut Node<FsStore>, now: Instant, face: FaceId, bytes: &[u8]) -> bool {
         if !tinyssb::mesh::packet::MeshPacket::is_mesh(bytes) {
             return false;
         }
         self.mesh.handle_packet(now, face, bytes);
+        if self.mesh.pub_on(face).is_some() {
+            node.set_pub_link(face, true);
+        }
         true
     }
 
@@ -162,7 +168,6 @@ impl MeshGlue {
     }
 
     fn record(&mut self, now: Instant, author: PubId, seq: u32, content: &[u8]) {
-        let was_live = self.mesh.live().count();
         if !self.mesh.handle_record(now, author, seq, content) {
             return;
         }
@@ -173,8 +178,14 @@ impl MeshGlue {
             Ok(Record::Down { pub_id, .. }) => log::info!("mesh: pub {author} reports pub {pub_id} down"),
             _ => {}
         }
+        self.log_live();
+    }
+
+    /// Logs the number of live pubs when it changed.
+    fn log_live(&mut self) {
         let live = self.mesh.live().count();
-        if live != was_live {
+        if live != self.live_logged {
+            self.live_logged = live;
             log::info!("mesh: {live} live pubs");
         }
     }
@@ -223,6 +234,7 @@ impl MeshGlue {
                 Action::Hold { fid, held } => node.set_held(fid, held),
             }
         }
+        self.log_live();
         ops
     }
 

@@ -589,7 +589,7 @@ fn deliver_one(
                 let id = engine_face(index, peer);
                 log::trace!(target: "packet", "rx {} {}", peers.name(id, &slot.name), brief(&bytes));
                 if let Some(m) = mesh {
-                    if m.glue.on_packet(now, id, &bytes) {
+                    if m.glue.on_packet(node, now, id, &bytes) {
                         slot.face.note_valid(peer);
                         continue;
                     }

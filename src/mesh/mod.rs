@@ -77,6 +77,9 @@ pub struct Config {
     pub max_pubs: usize,
     /// Least time between two announces of this pub.
     pub refute_gap: Duration,
+    /// How long a pub waits for the announce of a pub it learned of before it places feeds
+    /// without it.
+    pub settle: Duration,
 }
 
 impl Default for Config {
@@ -95,6 +98,7 @@ impl Default for Config {
             cache_ttl: Duration::from_secs(3600),
             max_pubs: 4096,
             refute_gap: Duration::from_secs(5),
+            settle: Duration::from_secs(10),
         }
     }
 }
@@ -160,6 +164,8 @@ struct PubInfo {
     down: u32,
     /// Down records this pub wrote about it (each needs twice the failed dials of the last).
     downs_by_me: u32,
+    /// When this pub first heard of it.
+    learned: Instant,
 }
 
 impl PubInfo {
@@ -211,6 +217,8 @@ pub struct Mesh {
     sessions: BTreeSet<PubId>,
     next_tick: Instant,
     next_repair: Instant,
+    /// Every pub known has announced (or was waited for long enough): see [`Config::settle`].
+    settled: bool,
     last_announce: Option<Instant>,
     actions: VecDeque<Action>,
     transmits: VecDeque<(FaceId, Vec<u8>)>,
@@ -239,6 +247,7 @@ impl Mesh {
             dirty: BTreeMap::new(),
             sessions: BTreeSet::new(),
             next_tick: now,
+            settled: true,
             last_announce: None,
             actions: VecDeque::new(),
             transmits: VecDeque::new(),
@@ -284,9 +293,9 @@ impl Mesh {
     }
 
     /// True if this pub holds `fid`: it is one of the feed's holders, a client asked for it,
-    /// the pub is not a live member (then it holds everything), or it is a mesh feed.
+    /// the pub does not announce itself (then it holds everything), or it is a mesh feed.
     pub fn holds(&self, fid: &FeedId) -> bool {
-        self.is_pub(fid) || self.held.contains(fid) || !self.live.contains(&self.me)
+        self.is_pub(fid) || self.held.contains(fid) || self.url.is_none()
     }
 
     /// The live pubs that hold `fid`, best first (computed if the feed is not known yet).
@@ -366,6 +375,7 @@ impl Mesh {
                     }
                 }
                 self.refresh_live(now, author);
+                self.check_settled(now);
             }
             Record::Down { pub_id, seq: named } => {
                 if !self.learn_pub(now, pub_id) {
@@ -542,6 +552,7 @@ impl Mesh {
         }
         self.next_tick = now + TICK;
         self.announce_if_needed(now);
+        self.check_settled(now);
         self.expire_cache(now);
         if now >= self.next_repair {
             self.next_repair = now + self.cfg.repair_interval;
@@ -607,7 +618,8 @@ impl Mesh {
         if self.pubs.len() >= self.cfg.max_pubs {
             return false;
         }
-        self.pubs.insert(p, PubInfo::default());
+        self.pubs.insert(p, PubInfo { learned: now, ..PubInfo::default() });
+        self.settled = false;
         if self.feeds.remove(&p).is_some() {
             self.held.remove(&p);
         }
@@ -762,10 +774,16 @@ impl Mesh {
     /// Re-derives whether this pub holds `fid`; on a change, tells the driver, and when it
     /// starts holding it, plans visits to the other holders.
     fn update_held(&mut self, now: Instant, fid: FeedId) {
-        let member = self.live.contains(&self.me);
+        // A pub that announces holds only its share, even before its announce is in (then it
+        // holds nothing yet: the others hold everything until it counts).
+        let member = self.url.is_some();
         let holders = self.feeds.get(&fid).cloned().unwrap_or_default();
-        let held = !member || self.cached.contains_key(&fid) || holders.contains(&self.me);
         let was = self.held.contains(&fid);
+        // While pubs it knows of have not announced yet, a pub does not start holding feeds
+        // (the holders it sees may not be the final ones: a joining pub would fetch feeds only
+        // to drop them a moment later); it keeps what it holds.
+        let mine = holders.contains(&self.me) && (self.settled || was);
+        let held = !member || self.cached.contains_key(&fid) || mine;
         if held == was {
             return;
         }
@@ -780,6 +798,23 @@ impl Mesh {
             self.held.remove(&fid);
         }
         self.actions.push_back(Action::Hold { fid, held });
+    }
+
+    /// Once every known pub has announced (or had [`Config::settle`] to do so), places the
+    /// feeds that waited.
+    fn check_settled(&mut self, now: Instant) {
+        if self.settled {
+            return;
+        }
+        let settle = self.cfg.settle;
+        if !self.pubs.iter().all(|(p, i)| *p == self.me || i.announced > 0 || now >= i.learned + settle) {
+            return;
+        }
+        self.settled = true;
+        let all: Vec<FeedId> = self.feeds.keys().copied().collect();
+        for fid in all {
+            self.update_held(now, fid);
+        }
     }
 
     fn mark(&mut self, p: PubId, at: Instant) {

@@ -98,10 +98,8 @@ pub(super) struct Face {
     /// True once the peer was found to have nothing new; cleared by progress.
     pub in_sync: bool,
     /// Whether the peer is a pub of the same mesh (see [`super::Node::set_pub_link`]); `None`
-    /// until the driver says.
+    /// until the driver says or the peer's first packet does.
     pub pub_link: Option<bool>,
-    /// When the face came up.
-    pub up: Instant,
 }
 
 impl Face {
@@ -131,7 +129,6 @@ impl Face {
             sent_chunks: HashMap::new(),
             in_sync: false,
             pub_link: None,
-            up: now,
         }
     }
 

@@ -591,6 +591,7 @@ impl<S: Store> Node<S> {
             return self.drop_packet(face, DropReason::BadLength);
         };
         let body = bytes.get(7..).unwrap_or(&[]);
+        self.note_packet(now, face);
         let requests = self.faces.get(&face).map(|f| (f.want_dmx, f.chnk_dmx));
         if dmx == crate::wire::goset::goset_dmx() {
             self.handle_goset(now, face, crate::wire::goset::Format::Classic, body);

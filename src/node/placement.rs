@@ -4,18 +4,17 @@
 //!
 //! A WANT vector covers consecutive feed indices, so a feed that is not held cannot simply be
 //! left out: its element asks for seq [`SKIP_SEQ`], which no feed reaches, and the peer sends
-//! nothing for it. A pub says it is one in its first packet, so with placement on a new face
-//! counts as a pub link for its first [`GREETING_GRACE`] unless the driver says otherwise
-//! sooner: nothing it does not hold is asked of a pub before its hello is in. Ids learned from a pub link count as confirmed at once: the pub that holds
+//! nothing for it. A pub of the mesh greets with a mesh hello before anything else, and the
+//! driver takes mesh packets before the engine sees them; so with placement on, a new face
+//! counts as a pub link until the driver says otherwise or the peer's first packet reaches
+//! the engine (a client's GOset greeting), and nothing a pub does not hold is ever asked of it.
+//! Ids learned from a pub link count as confirmed at once: the pub that holds
 //! the feed vouched for it, and a pub that holds no entries of a feed must not let its id expire.
 
 use super::{Event, FaceId, Node};
 use crate::ids::{FeedId, Seq};
 use crate::store::Store;
-
-/// With placement on, a face the driver has not yet called a pub link or not counts as one for
-/// this long after it came up.
-pub const GREETING_GRACE: crate::time::Duration = crate::time::Duration::from_millis(500);
+use crate::time::Instant;
 
 /// The seq a pub link is asked for in place of a feed the node does not hold (`2^31 − 1`, the
 /// largest a WANT element carries in four bytes).
@@ -59,13 +58,22 @@ impl<S: Store> Node<S> {
     }
 
     /// True if `face` is asked only for held feeds: a pub link, or with placement on a face
-    /// still in its [`GREETING_GRACE`].
+    /// that has not shown what it is yet.
     fn filtered(&self, face: FaceId) -> bool {
         let Some(f) = self.faces.get(&face) else { return false };
-        match f.pub_link {
-            Some(pub_link) => pub_link,
-            None => self.held.is_some() && self.clock < f.up + GREETING_GRACE,
+        f.pub_link.unwrap_or(self.held.is_some())
+    }
+
+    /// A packet for the engine arrived on `face`: if nobody said what the face is, its peer is
+    /// not a pub (a pub's hello would have come first), so it is asked for everything, soon.
+    pub(super) fn note_packet(&mut self, now: Instant, face: FaceId) {
+        let Some(f) = self.faces.get_mut(&face) else { return };
+        if f.pub_link.is_some() || self.held.is_none() {
+            return;
         }
+        f.pub_link = Some(false);
+        f.on_goset_changed(now);
+        self.rearm(face);
     }
 
     /// The seq to ask `face` for as the next entry of `fid`.
@@ -80,7 +88,12 @@ impl<S: Store> Node<S> {
     /// A peer asked for entry `seq` of `fid`: if it is a client asking for a feed this node
     /// neither holds nor has that entry of, report it (once, until the feed is held).
     pub(super) fn note_asked(&mut self, face: FaceId, fid: FeedId, seq: Seq) {
-        if self.held.is_none() || self.holds(&fid) || self.filtered(face) || self.asked.contains(&fid) {
+        if seq >= SKIP_SEQ
+            || self.held.is_none()
+            || self.holds(&fid)
+            || self.filtered(face)
+            || self.asked.contains(&fid)
+        {
             return;
         }
         if self.store.frontier(&fid).is_some_and(|f| f.seq >= seq) {
