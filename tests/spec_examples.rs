@@ -75,6 +75,8 @@ fn every_spec_example_matches_the_code() {
             "chunk" => check_chunk(block),
             "frontier" => check_frontier(block),
             "noise" => check_noise(block),
+            "mesh-record" => check_mesh_record(block),
+            "hrw" => check_hrw(block),
             k if DRIVER_KINDS.contains(&k) => continue,
             other => Err(format!("unknown kind {other:?}: add a check for it")),
         };
@@ -97,6 +99,8 @@ fn every_spec_example_matches_the_code() {
         "chunk",
         "frontier",
         "noise",
+        "mesh-record",
+        "hrw",
     ];
     for kind in kinds {
         assert!(seen.contains(kind), "no hex {kind} block found in SPEC.md");
@@ -318,8 +322,11 @@ fn goset_label(block: &Block) -> Result<&str, String> {
 }
 
 fn check_dmx(block: &Block) -> Check {
-    let mut known: Vec<(&str, Vec<u8>)> =
-        vec![("goset_dmx", goset_dmx().0.to_vec()), ("wide_dmx", wide_dmx().0.to_vec())];
+    let mut known: Vec<(&str, Vec<u8>)> = vec![
+        ("goset_dmx", goset_dmx().0.to_vec()),
+        ("wide_dmx", wide_dmx().0.to_vec()),
+        ("mesh_dmx", tinyssb::mesh::packet::MESH_DMX.to_vec()),
+    ];
     if !block.name.is_empty() {
         let state = goset_of(goset_label(block)?)?.state();
         known.push(("state", state.to_vec()));
@@ -555,4 +562,58 @@ fn check_frontier(block: &Block) -> Check {
         same("feed.json genesis_frontier_bin", &vhex(&v["genesis_frontier_bin"]), &bytes)?;
     }
     Ok(())
+}
+
+/// Bytes written as hex, with `XX*N` standing for `N` bytes `XX` (as in the blocks).
+fn word_bytes(word: &str) -> Result<Vec<u8>, String> {
+    match word.split_once('*') {
+        Some((b, n)) => {
+            let b = u8::from_str_radix(b, 16).map_err(|e| format!("{word}: {e}"))?;
+            let n: usize = n.parse().map_err(|e| format!("{word}: {e}"))?;
+            Ok(vec![b; n])
+        }
+        None => tinyssb::ids::from_hex(word).map_err(|e| format!("{word}: {e}")),
+    }
+}
+
+/// A `mesh-record` block (section 13.1): `announce URL = HEX`, `down ID SEQ = HEX`, or
+/// `error <- HEX`.
+fn check_mesh_record(block: &Block) -> Check {
+    use tinyssb::mesh::record::{Record, RecordError};
+    each(block, |eq| {
+        if eq.op == Op::Rejects {
+            return ensure(Record::decode(&eq.bytes) == Err(RecordError::Malformed), || {
+                format!("{:?} is not rejected", eq.bytes)
+            });
+        }
+        let words: Vec<&str> = eq.value.split_whitespace().collect();
+        let rec = match words.as_slice() {
+            ["announce", url] => Record::Announce { url: (*url).to_owned() },
+            ["down", id, seq] => {
+                let id: [u8; 32] = word_bytes(id)?.try_into().map_err(|_| "the id is not 32 bytes")?;
+                Record::Down { pub_id: FeedId(id), seq: seq.parse().map_err(|e| format!("{seq}: {e}"))? }
+            }
+            _ => return Err(format!("not a mesh record: {:?}", eq.value)),
+        };
+        same(&eq.value, &rec.encode().unwrap_or_default(), &eq.bytes)?;
+        ensure(Record::decode(&eq.bytes) == Ok(rec), || format!("{:?} does not read back", eq.value))
+    })
+}
+
+/// An `hrw` block (section 13.3): `weight C K = W`, C and K the first eight bytes of two ids,
+/// W the weight as 8 big-endian bytes.
+fn check_hrw(block: &Block) -> Check {
+    each(block, |eq| {
+        let words: Vec<&str> = eq.value.split_whitespace().collect();
+        let ["weight", c, k] = words.as_slice() else { return Err(format!("not a weight: {:?}", eq.value)) };
+        let id = |w: &str| -> Result<FeedId, String> {
+            let mut b = [0u8; 32];
+            let head = word_bytes(w)?;
+            ensure(head.len() == 8, || format!("{w} is not 8 bytes"))?;
+            b[..8].copy_from_slice(&head);
+            Ok(FeedId(b))
+        };
+        let w = tinyssb::mesh::hrw::weight(&id(c)?, &id(k)?);
+        same(&eq.value, &w.to_be_bytes(), &eq.bytes)
+    })
 }
