@@ -44,6 +44,10 @@ pub struct MeshGlue {
     key: Keypair,
     /// The number of live pubs last logged.
     live_logged: usize,
+    /// Entries of other pubs' mesh feeds received.
+    mesh_entries: u64,
+    /// Entries and chunks of data feeds received.
+    data_items: u64,
 }
 
 impl MeshGlue {
@@ -63,7 +67,7 @@ impl MeshGlue {
             log::info!("mesh: created key {} for pub id {me}", path.display());
         }
         let mesh = Mesh::new(opts.config.clone(), me, opts.announce.clone(), opts.join.clone(), now);
-        let mut glue = MeshGlue { mesh, key, live_logged: 0 };
+        let mut glue = MeshGlue { mesh, key, live_logged: 0, mesh_entries: 0, data_items: 0 };
         node.use_placement();
         node.set_held(me, true);
         let mut fids = node.store().feeds();
@@ -148,6 +152,13 @@ impl MeshGlue {
     pub fn on_event(&mut self, node: &mut Node<FsStore>, now: Instant, event: &Event) {
         match event {
             Event::EntryStored { fid, seq } | Event::ChainComplete { fid, seq } => {
+                if matches!(event, Event::EntryStored { .. }) && *fid != self.mesh.pub_id() {
+                    if self.mesh.is_pub(fid) {
+                        self.mesh_entries += 1;
+                    } else {
+                        self.data_items += 1;
+                    }
+                }
                 if self.mesh.is_pub(fid) {
                     if let Some(content) = content(node, fid, *seq) {
                         self.record(now, *fid, seq.0, &content);
@@ -187,6 +198,23 @@ impl MeshGlue {
         if live != self.live_logged {
             self.live_logged = live;
             log::info!("mesh: {live} live pubs");
+        }
+    }
+
+    /// A snapshot for the status page; `chunks_in` is the engine's count of chunks received.
+    pub fn status(&self, chunks_in: u64) -> crate::status::MeshStatus {
+        let m = &self.mesh;
+        let st = *m.stats();
+        crate::status::MeshStatus {
+            pub_id: m.pub_id().to_hex(),
+            url: m.url().map(str::to_owned),
+            live: m.live().count(),
+            known: m.known_count(),
+            linked: m.linked().map(|(_, p)| p).collect::<std::collections::BTreeSet<_>>().len(),
+            held: m.held_count(),
+            stats: st,
+            maintenance_bytes: st.bytes_in + st.bytes_out + 120 * self.mesh_entries,
+            data_bytes: 120 * (self.data_items + chunks_in),
         }
     }
 

@@ -380,7 +380,7 @@ pub fn run(cfg: &PubConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
 
     // The websocket server answers status requests from a snapshot refreshed once a second.
     let mut status = cfg.listen.is_some().then(StatusBuilder::default);
-    publish_status(&mut status, &node, &mut slots);
+    publish_status(&mut status, &node, &mut slots, mesh.as_ref());
     let mut last_status = Instant::now();
 
     let mut events = Events::with_capacity(1024);
@@ -495,7 +495,7 @@ pub fn run(cfg: &PubConfig, stop: &Arc<AtomicBool>) -> io::Result<()> {
             unsynced_since = None;
         }
         if last_status.elapsed() >= Duration::from_secs(1) {
-            publish_status(&mut status, &node, &mut slots);
+            publish_status(&mut status, &node, &mut slots, mesh.as_ref());
             last_status = Instant::now();
         }
         if last_summary.elapsed() >= cfg.summary_every {
@@ -612,12 +612,18 @@ fn deliver_one(
 
 /// Hands every face a fresh snapshot of the pub's state, if some face serves status requests.
 /// Reads only what the engine and the store hold in memory: no I/O, microseconds per feed.
-fn publish_status(builder: &mut Option<StatusBuilder>, node: &Node<FsStore>, slots: &mut [Slot]) {
+fn publish_status(
+    builder: &mut Option<StatusBuilder>,
+    node: &Node<FsStore>,
+    slots: &mut [Slot],
+    mesh: Option<&MeshLinks>,
+) {
     let Some(builder) = builder else { return };
     let views: Vec<FaceView<'_>> = (slots.iter().enumerate())
         .map(|(index, s)| FaceView { index, name: &s.name, face: s.face.as_ref() })
         .collect();
-    let snapshot = Arc::new(builder.build(node, &views));
+    let mesh = mesh.map(|m| m.glue.status(node.stats().chunks_in));
+    let snapshot = Arc::new(builder.build(node, &views, mesh));
     drop(views);
     for s in slots {
         s.face.set_status(&snapshot);

@@ -98,9 +98,35 @@ pub struct Status {
     pub entries_per_sec: f64,
     /// Chunks stored per second since the previous snapshot.
     pub chunks_per_sec: f64,
+    /// The pub's part in a mesh of pubs, if it takes part in one.
+    pub mesh: Option<MeshStatus>,
     metrics: OnceLock<String>,
     json: OnceLock<String>,
     html: OnceLock<String>,
+}
+
+/// The pub's part in a mesh of pubs (see [`crate::mesh`]).
+#[derive(Clone, Debug, Default)]
+pub struct MeshStatus {
+    /// The pub's id (its mesh feed).
+    pub pub_id: String,
+    /// The URL it announces, if it is a member.
+    pub url: Option<String>,
+    /// Live pubs, this one included.
+    pub live: usize,
+    /// Pubs known, live or not.
+    pub known: usize,
+    /// Pubs at the other end of mesh links.
+    pub linked: usize,
+    /// Data feeds this pub holds.
+    pub held: usize,
+    /// The mesh's counters.
+    pub stats: tinyssb::mesh::MeshStats,
+    /// Bytes the mesh cost this pub so far: mesh packets in and out, and the entries of mesh
+    /// feeds it received (120 bytes each).
+    pub maintenance_bytes: u64,
+    /// Bytes of data feed entries and chunks it received (120 bytes each).
+    pub data_bytes: u64,
 }
 
 /// A face as the builder sees it.
@@ -128,7 +154,7 @@ impl Default for StatusBuilder {
 
 impl StatusBuilder {
     /// A snapshot of `node` and `faces`. Reads only what the engine and store hold in memory.
-    pub fn build<S: Store>(&mut self, node: &Node<S>, faces: &[FaceView<'_>]) -> Status {
+    pub fn build<S: Store>(&mut self, node: &Node<S>, faces: &[FaceView<'_>], mesh: Option<MeshStatus>) -> Status {
         let now = Instant::now();
         let taken_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let store = node.store();
@@ -192,6 +218,7 @@ impl StatusBuilder {
             queued_limit: node.config().max_queued_total,
             entries_per_sec,
             chunks_per_sec,
+            mesh,
             metrics: OnceLock::new(),
             json: OnceLock::new(),
             html: OnceLock::new(),
@@ -267,6 +294,13 @@ fn render_metrics(s: &Status) -> String {
         s.feeds.iter().map(|f| f.pending_chains).sum::<usize>()
     });
     m.one("chunks_missing", "gauge", "Sidechain chunks announced but not held yet.", s.chunks_missing());
+    if let Some(mesh) = &s.mesh {
+        m.one("mesh_live_pubs", "gauge", "Live pubs of the mesh, this one included.", mesh.live);
+        m.one("mesh_linked_pubs", "gauge", "Pubs at the other end of mesh links.", mesh.linked);
+        m.one("mesh_held_feeds", "gauge", "Data feeds this pub holds in the mesh.", mesh.held);
+        m.one("mesh_maintenance_bytes_total", "counter", "Bytes the mesh cost: its packets and mesh-feed entries.", mesh.maintenance_bytes);
+        m.one("mesh_data_bytes_total", "counter", "Bytes of data entries and chunks received.", mesh.data_bytes);
+    }
 
     m.family("connections", "gauge", "Reachable neighbours by face kind.");
     let mut kinds: Vec<&str> = s.faces.iter().map(|f| f.kind).collect();
@@ -399,6 +433,24 @@ fn render_json(s: &Status) -> String {
             "entries_per_sec": s.entries_per_sec,
             "chunks_per_sec": s.chunks_per_sec,
         },
+        "mesh": s.mesh.as_ref().map(|m| json!({
+            "pub_id": m.pub_id,
+            "url": m.url,
+            "live_pubs": m.live,
+            "known_pubs": m.known,
+            "linked_pubs": m.linked,
+            "held_feeds": m.held,
+            "dials": m.stats.dials,
+            "dial_failures": m.stats.dial_failures,
+            "sessions": m.stats.sessions,
+            "announces": m.stats.announces,
+            "downs": m.stats.downs,
+            "records": m.stats.records,
+            "packets_in": m.stats.packets_in,
+            "packets_out": m.stats.packets_out,
+            "maintenance_bytes": m.maintenance_bytes,
+            "data_bytes": m.data_bytes,
+        })),
         "feeds": s.feeds.iter().map(|f| json!({
             "index": f.index,
             "fid": f.fid,
@@ -513,6 +565,19 @@ fn render_html(s: &Status) -> String {
         utc(s.taken_unix)
     );
 
+    if let Some(m) = &s.mesh {
+        let _ = writeln!(
+            h,
+            "<div class=\"sub\" id=\"mesh\">mesh pub {} {} &middot; {} live pubs of {} known &middot; {} linked \
+             &middot; holds {} feeds</div>",
+            escape_html(&m.pub_id),
+            m.url.as_deref().map_or_else(|| "(not a member)".to_owned(), |u| format!("at {}", escape_html(u))),
+            m.live,
+            m.known,
+            m.linked,
+            m.held
+        );
+    }
     h.push_str("<h2>Totals</h2>\n<table class=\"totals\" id=\"totals\"><tr>");
     let totals: [(&str, String); 9] = [
         ("feeds", s.feeds.len().to_string()),
@@ -670,6 +735,7 @@ mod tests {
             queued_limit: 1 << 20,
             entries_per_sec: 0.0,
             chunks_per_sec: 0.0,
+            mesh: None,
             metrics: OnceLock::new(),
             json: OnceLock::new(),
             html: OnceLock::new(),

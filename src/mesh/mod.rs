@@ -141,6 +141,8 @@ pub struct MeshStats {
     pub records: u64,
     /// Mesh packets received.
     pub packets_in: u64,
+    /// Bytes of mesh packets received.
+    pub bytes_in: u64,
     /// Mesh packets queued.
     pub packets_out: u64,
     /// Bytes of mesh packets queued.
@@ -262,6 +264,11 @@ impl Mesh {
         self.me
     }
 
+    /// The URL this pub announces, if it is a member.
+    pub fn url(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
+
     /// The settings.
     pub fn config(&self) -> &Config {
         &self.cfg
@@ -325,6 +332,16 @@ impl Mesh {
     /// Data feeds known to the mesh.
     pub fn feed_count(&self) -> usize {
         self.feeds.len()
+    }
+
+    /// Data feeds this pub holds.
+    pub fn held_count(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Pubs known (live or not), this one included once it announced.
+    pub fn known_count(&self) -> usize {
+        self.pubs.len()
     }
 
     // ---- outputs ----
@@ -509,6 +526,7 @@ impl Mesh {
     pub fn handle_packet(&mut self, now: Instant, face: FaceId, bytes: &[u8]) {
         let Some(msg) = MeshPacket::decode(bytes) else { return };
         self.stats.packets_in += 1;
+        self.stats.bytes_in += bytes.len() as u64;
         match msg {
             MeshPacket::Hello(id) => self.on_hello(now, face, id),
             MeshPacket::Pubs(ids) => {
