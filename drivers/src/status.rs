@@ -154,7 +154,12 @@ impl Default for StatusBuilder {
 
 impl StatusBuilder {
     /// A snapshot of `node` and `faces`. Reads only what the engine and store hold in memory.
-    pub fn build<S: Store>(&mut self, node: &Node<S>, faces: &[FaceView<'_>], mesh: Option<MeshStatus>) -> Status {
+    pub fn build<S: Store>(
+        &mut self,
+        node: &Node<S>,
+        faces: &[FaceView<'_>],
+        mesh: Option<MeshStatus>,
+    ) -> Status {
         let now = Instant::now();
         let taken_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let store = node.store();
@@ -298,8 +303,18 @@ fn render_metrics(s: &Status) -> String {
         m.one("mesh_live_pubs", "gauge", "Live pubs of the mesh, this one included.", mesh.live);
         m.one("mesh_linked_pubs", "gauge", "Pubs at the other end of mesh links.", mesh.linked);
         m.one("mesh_held_feeds", "gauge", "Data feeds this pub holds in the mesh.", mesh.held);
-        m.one("mesh_maintenance_bytes_total", "counter", "Bytes the mesh cost: its packets and mesh-feed entries.", mesh.maintenance_bytes);
-        m.one("mesh_data_bytes_total", "counter", "Bytes of data entries and chunks received.", mesh.data_bytes);
+        m.one(
+            "mesh_maintenance_bytes_total",
+            "counter",
+            "Bytes the mesh cost: its packets and mesh-feed entries.",
+            mesh.maintenance_bytes,
+        );
+        m.one(
+            "mesh_data_bytes_total",
+            "counter",
+            "Bytes of data entries and chunks received.",
+            mesh.data_bytes,
+        );
     }
 
     m.family("connections", "gauge", "Reachable neighbours by face kind.");

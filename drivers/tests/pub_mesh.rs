@@ -9,10 +9,10 @@
 
 mod procs;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use procs::mesh::{log_len, pub_id, Census};
 use procs::{free_port, utf8, wait_until, write_datadir, Pub};
 use tinyssb::mesh::hrw;
 use tinyssb::FeedId;
@@ -58,58 +58,23 @@ impl Member {
         self.proc.is_some()
     }
 
-    /// The pub's id: the feed id in its mesh key file.
     fn id(&self) -> Option<FeedId> {
-        let text = std::fs::read_to_string(self.data.join(".mesh_key")).ok()?;
-        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-        FeedId::from_hex(v.get("fid")?.as_str()?).ok()
+        pub_id(&self.data)
     }
-}
 
-/// Bytes of `fid`'s log in `data` (0 if it has none).
-fn log_len(data: &Path, fid: &FeedId) -> u64 {
-    std::fs::metadata(data.join(fid.to_hex()).join("log.bin")).map_or(0, |m| m.len())
-}
-
-/// Where the mesh stands: for each feed, how many of its holders among the live pubs have all of
-/// it, and how many live pubs have all of it at all.
-struct Census {
-    short: usize,
-    lost: usize,
-    extra: BTreeMap<String, usize>,
+    fn log(&self) -> PathBuf {
+        self.data.with_extension("log")
+    }
 }
 
 fn census(members: &[Member], feeds: &[(FeedId, u64)]) -> Census {
-    let live: Vec<(&Member, FeedId)> =
-        members.iter().filter(|m| m.alive()).filter_map(|m| Some((m, m.id()?))).collect();
-    let ids: Vec<FeedId> = live.iter().map(|(_, id)| *id).collect();
-    let mut c = Census { short: 0, lost: 0, extra: BTreeMap::new() };
-    for (fid, full) in feeds {
-        let holders = hrw::top(fid, &ids, REPLICAS);
-        let complete: Vec<FeedId> =
-            live.iter().filter(|(m, _)| log_len(&m.data, fid) == *full).map(|(_, id)| *id).collect();
-        if holders.iter().any(|h| !complete.contains(h)) {
-            c.short += 1;
-        }
-        if complete.is_empty() {
-            c.lost += 1;
-        }
-        for (m, id) in &live {
-            if !holders.contains(id) && log_len(&m.data, fid) > 0 {
-                *c.extra.entry(m.bind.clone()).or_default() += 1;
-            }
-        }
-    }
-    c
+    let live: Vec<&Path> = members.iter().filter(|m| m.alive()).map(|m| m.data.as_path()).collect();
+    procs::mesh::census(&live, feeds, REPLICAS)
 }
 
-/// True once every live pub knows `n` live pubs (it says so in its log).
 fn all_see(members: &[Member], n: usize) -> bool {
-    let line = format!("mesh: {n} live pubs");
-    members.iter().filter(|m| m.alive()).all(|m| {
-        let log = std::fs::read_to_string(m.data.with_extension("log")).unwrap_or_default();
-        log.lines().rev().find(|l| l.contains(" live pubs")).is_some_and(|l| l.ends_with(&line))
-    })
+    let logs: Vec<PathBuf> = members.iter().filter(|m| m.alive()).map(Member::log).collect();
+    procs::mesh::all_see(&logs.iter().map(PathBuf::as_path).collect::<Vec<_>>(), n)
 }
 
 #[test]
@@ -148,7 +113,7 @@ fn a_mesh_from_one_seed_keeps_every_feed_through_five_failures() {
         c.extra
     );
     // Only the pub the client talks to keeps copies it does not have to (what the client brought).
-    assert!(c.extra.keys().all(|b| *b == members[2].bind), "copies beyond placement: {:?}", c.extra);
+    assert!(c.extra.keys().all(|d| members[2].data.ends_with(d)), "copies beyond placement: {:?}", c.extra);
     client.kill();
 
     // Kill five pubs at once: the five best holders of the first feed, so it loses five of its
@@ -216,7 +181,7 @@ fn a_mesh_from_one_seed_keeps_every_feed_through_five_failures() {
     // It may have fetched a feed or two during a moment when a refuted down record made a
     // survivor look gone, and keeps them; it must not have fetched its way through the mesh.
     let c = census(&members, &feeds);
-    let stray = c.extra.get(&newcomer.bind).copied().unwrap_or(0);
+    let stray = c.extra.get(&format!("p{PUBS:02}")).copied().unwrap_or(0);
     eprintln!("the new pub keeps {stray} copies beyond its share");
     assert!(stray <= FEEDS as usize / 10, "the new pub holds feeds it should not: {:?}", c.extra);
     for m in &mut members {

@@ -14,6 +14,7 @@ use tinyssb::store::Store;
 use tinyssb::Seq;
 
 pub mod flood;
+pub mod mesh;
 
 pub const SPUB: &str = env!("CARGO_BIN_EXE_spub-mio");
 pub const FEED: &str = env!("CARGO_BIN_EXE_tinyssb-feed");
