@@ -91,7 +91,7 @@ fn per_pub_minute(t: &MeshTraffic, pubs: usize, d: Duration) -> (f64, f64) {
 fn thousand_pubs_from_one_seed() {
     let wall = std::time::Instant::now();
     let n = pubs(1000);
-    let mut net = joined(seed(1), n, Duration::from_millis(50));
+    let mut net = joined(seed(1), n, Duration::from_millis(20));
     let all: Vec<usize> = (0..n).collect();
     let joined_at = net.now;
     let t_members = converge_membership(&mut net, &all, Duration::from_secs(600), "join");
@@ -140,6 +140,188 @@ fn thousand_pubs_from_one_seed() {
         joined_at.as_millis() as f64 / 1000.0,
         t_data.as_millis() as f64 / 1000.0,
         net.traffic,
+        wall.elapsed().as_secs_f64()
+    );
+}
+
+/// Runs until the running pubs agree on membership and every feed is back on its holders,
+/// checking every second that no feed lost its last full copy; returns the time it took.
+fn restore(net: &mut MeshNet, limit: Duration, what: &str) -> Duration {
+    let all: Vec<usize> = (0..net.len()).collect();
+    let t = net.run_until_true(limit, SEC, |n| {
+        assert_eq!(n.lost_feeds(), 0, "{what}: a feed lost every full copy (seed {})", n.seed);
+        n.membership_wrong(&all).is_empty() && n.under_replicated(&all).is_empty()
+    });
+    t.unwrap_or_else(|| {
+        panic!(
+            "{what}: not restored after {limit:?} (seed {}): {} pubs see wrong members, {} feeds under-replicated",
+            net.seed,
+            net.membership_wrong(&all).len(),
+            net.under_replicated(&all).len()
+        )
+    })
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_millis() as f64 / 1000.0
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+#[test]
+fn churn_keeps_every_feed() {
+    let wall = std::time::Instant::now();
+    let n = pubs(300);
+    let mut net = joined(seed(2), n, Duration::from_millis(20));
+    let all: Vec<usize> = (0..n).collect();
+    converge_membership(&mut net, &all, Duration::from_secs(600), "join");
+    let mut rng = Rng::derive(net.seed, 2);
+    create_feeds(&mut net, &mut rng, 300);
+    converge_data(&mut net, &all, Duration::from_secs(600), "placement");
+    net.run_for(Duration::from_secs(60));
+
+    let r = net.cfg.replicas;
+    let start = net.now;
+    let before = net.traffic;
+    let mut killed: Vec<usize> = Vec::new();
+    let mut kills = Vec::new();
+    let mut rejoins = Vec::new();
+    let mut joins = Vec::new();
+    for round in 0..9 {
+        // Kill r - 1 pubs at once (never pub 0, the joiners' seed).
+        let mut victims = Vec::new();
+        while victims.len() < r - 1 {
+            let alive = net.alive();
+            let v = alive[rng.below(alive.len() as u64) as usize];
+            if v != 0 && !victims.contains(&v) {
+                victims.push(v);
+            }
+        }
+        for v in &victims {
+            net.kill(*v);
+        }
+        assert_eq!(net.lost_feeds(), 0, "round {round}: killing {victims:?} lost a feed");
+        killed.extend(&victims);
+        kills.push(secs(restore(&mut net, Duration::from_secs(600), &format!("round {round} kill"))));
+        assert!(net.min_full_copies() >= r, "round {round}: fewer than {r} full copies");
+
+        if round % 3 == 1 {
+            // A killed pub comes back from its disk.
+            let back = killed.remove(rng.below(killed.len() as u64) as usize);
+            net.start(back);
+            rejoins.push(secs(restore(
+                &mut net,
+                Duration::from_secs(600),
+                &format!("round {round} restart"),
+            )));
+            let group: Vec<usize> = (0..net.len()).collect();
+            assert_placement(&net, &group);
+        }
+        if round % 3 == 2 {
+            // A new pub joins through pub 0 and gets its share, in full.
+            let j = net.add_pub(&[0]);
+            net.start(j);
+            let group: Vec<usize> = (0..net.len()).collect();
+            joins.push(secs(restore(&mut net, Duration::from_secs(600), &format!("round {round} join"))));
+            assert_placement(&net, &group);
+            let mut share = 0;
+            for (fid, total) in net.feeds().to_vec() {
+                if net.mesh(j).is_some_and(|m| m.holds(&fid)) {
+                    share += 1;
+                    assert_eq!(net.stored(j, &fid), total, "the joiner holds {fid:?} in full");
+                }
+            }
+            println!("joiner {j} holds {share} feeds");
+        }
+        net.run_for(Duration::from_secs(10));
+        let inc = net.holders_inconsistent();
+        assert!(inc.is_empty(), "round {round}: {} inconsistent, e.g. {:?}", inc.len(), inc.first());
+    }
+    let group: Vec<usize> = (0..net.len()).collect();
+    assert!(net.links_missing(&group).is_empty());
+    let d = net.now.saturating_since(start);
+    let t = net.traffic.since(&before);
+    let (m, dbytes) = per_pub_minute(&t, net.alive().len(), d);
+    println!(
+        "summary churn_keeps_every_feed: {n} pubs, 300 feeds, {} rounds of {} kills; restore after kill \
+         median {:.1} s max {:.1} s; after restart median {:.1} s; after join median {:.1} s; \
+         maintenance {m:.0} B/pub/min, data {dbytes:.0} B/pub/min; {} announces, {} downs; wall {:.1} s",
+        kills.len(),
+        r - 1,
+        median(&mut kills.clone()),
+        kills.iter().copied().fold(0.0, f64::max),
+        median(&mut rejoins),
+        median(&mut joins),
+        t.announces,
+        t.downs,
+        wall.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn partition_and_heal() {
+    let wall = std::time::Instant::now();
+    let n = pubs(1000);
+    let mut net = joined(seed(3), n, Duration::from_millis(20));
+    let all: Vec<usize> = (0..n).collect();
+    converge_membership(&mut net, &all, Duration::from_secs(600), "join");
+    let mut rng = Rng::derive(net.seed, 3);
+    create_feeds(&mut net, &mut rng, 300);
+    converge_data(&mut net, &all, Duration::from_secs(600), "placement");
+
+    // Split in two (pub ids are random, so this cuts across every ranking).
+    let a: Vec<usize> = (0..n).filter(|i| i % 2 == 0).collect();
+    let b: Vec<usize> = (0..n).filter(|i| i % 2 == 1).collect();
+    let before = net.traffic;
+    net.partition(&a);
+    let t_a = net.run_until_true(Duration::from_secs(1800), SEC, |n| {
+        n.membership_wrong(&a).is_empty()
+            && n.membership_wrong(&b).is_empty()
+            && n.under_replicated(&a).is_empty()
+            && n.under_replicated(&b).is_empty()
+    });
+    let t_split = t_a.unwrap_or_else(|| {
+        panic!(
+            "sides did not settle (seed {}): wrong members A {} B {}, under-replicated A {} B {}",
+            net.seed,
+            net.membership_wrong(&a).len(),
+            net.membership_wrong(&b).len(),
+            net.under_replicated(&a).len(),
+            net.under_replicated(&b).len()
+        )
+    });
+    let split = net.traffic.since(&before);
+
+    net.heal();
+    let healed = net.traffic;
+    let t_heal = restore(&mut net, Duration::from_secs(1800), "heal");
+    assert!(net.links_missing(&all).is_empty());
+    assert_placement(&net, &all);
+    assert_eq!(net.lost_feeds(), 0);
+    let heal = net.traffic.since(&healed);
+    // Refutations stop: a quiet minute writes no records.
+    net.run_for(Duration::from_secs(30));
+    let quiet = net.traffic;
+    net.run_for(Duration::from_secs(60));
+    let q = net.traffic.since(&quiet);
+    assert_eq!(q.records_written, 0, "records written in a quiet minute after the heal: {q:?}");
+    let (mq, _) = per_pub_minute(&q, n, Duration::from_secs(60));
+    println!(
+        "summary partition_and_heal: {n} pubs split {}/{}: sides settled in {:.1} s ({} downs, {} announces); \
+         healed in {:.1} s ({} downs, {} announces); quiet minute after: {} records, maintenance {mq:.0} B/pub/min; \
+         wall {:.1} s",
+        a.len(),
+        b.len(),
+        secs(t_split),
+        split.downs,
+        split.announces,
+        secs(t_heal),
+        heal.downs,
+        heal.announces,
+        q.records_written,
         wall.elapsed().as_secs_f64()
     );
 }

@@ -24,6 +24,7 @@
 //! Events sit in one queue keyed by virtual time; per face and direction at most one delivery
 //! and one data check are queued at once, so the cost grows with the traffic, not with N².
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
@@ -192,6 +193,8 @@ pub struct MeshNet {
     partitioned: bool,
     queue: BinaryHeap<Reverse<(Instant, u64, Ev)>>,
     order: u64,
+    /// The placement of every feed over the last live set asked about (checks repeat it).
+    placement: RefCell<Option<(BTreeSet<PubId>, Vec<Vec<usize>>)>>,
 }
 
 fn face_of(conn: u32, end: u8) -> FaceId {
@@ -230,6 +233,7 @@ impl MeshNet {
             partitioned: false,
             queue: BinaryHeap::new(),
             order: 0,
+            placement: RefCell::new(None),
         }
     }
 
@@ -869,13 +873,27 @@ impl MeshNet {
         hrw::top(fid, live, self.cfg.replicas).iter().map(|p| self.by_id[p] as usize).collect()
     }
 
+    /// The holders of every feed (by index) among `live`.
+    fn placement(&self, live: &BTreeSet<PubId>) -> std::cell::Ref<'_, [Vec<usize>]> {
+        let fresh = self
+            .placement
+            .borrow()
+            .as_ref()
+            .is_some_and(|(l, h)| l == live && h.len() == self.feeds.len());
+        if !fresh {
+            let holders = self.feeds.iter().map(|(fid, _)| self.true_holders(fid, live)).collect();
+            *self.placement.borrow_mut() = Some((live.clone(), holders));
+        }
+        std::cell::Ref::map(self.placement.borrow(), |p| p.as_ref().map_or(&[][..], |(_, h)| &h[..]))
+    }
+
     /// `(pub, feed)` pairs in `group` where the pub's [`Mesh::holds`] disagrees with the
     /// rendezvous placement over the running pubs of `group`.
     pub fn placement_wrong(&self, group: &[usize]) -> Vec<(usize, FeedId)> {
         let live = self.live_ids(group);
+        let placement = self.placement(&live);
         let mut wrong = Vec::new();
-        for (fid, _) in &self.feeds {
-            let holders = self.true_holders(fid, &live);
+        for ((fid, _), holders) in self.feeds.iter().zip(placement.iter()) {
             for i in group {
                 if let Some(m) = self.mesh(*i) {
                     if m.holds(fid) != holders.contains(i) {
@@ -887,18 +905,49 @@ impl MeshNet {
         wrong
     }
 
+    /// `(pub, feed)` pairs where a running pub's holders of a feed are not the rendezvous top
+    /// over the pubs it sees live (its own view out of step with itself).
+    pub fn holders_inconsistent(&self) -> Vec<(usize, FeedId)> {
+        let mut out = Vec::new();
+        for (i, p) in self.pubs.iter().enumerate() {
+            let Some(m) = p.mesh.as_ref() else { continue };
+            for (fid, _) in &self.feeds {
+                if m.holders(fid) != hrw::top(fid, m.live(), self.cfg.replicas) {
+                    out.push((i, *fid));
+                }
+            }
+        }
+        out
+    }
+
     /// Feeds whose placement holders among the running pubs of `group` do not all store every
     /// entry (only feeds some running pub of `group` has all of: the rest cannot be restored).
     pub fn under_replicated(&self, group: &[usize]) -> Vec<FeedId> {
         let live = self.live_ids(group);
+        // Full copies per feed in the group first: ranking every feed is dearer.
+        let mut copies = vec![0usize; self.feeds.len()];
+        for i in group.iter().filter(|i| self.is_alive(**i)) {
+            for (f, n) in &self.pubs[*i].data {
+                if *n == self.feeds[*f as usize].1 {
+                    copies[*f as usize] += 1;
+                }
+            }
+        }
+        let want = self.cfg.replicas.min(live.len());
+        let placement = self.placement(&live);
         let mut out = Vec::new();
         for (f, (fid, total)) in self.feeds.iter().enumerate() {
-            let f = ix(f);
-            let full = |i: &usize| self.is_alive(*i) && self.pubs[*i].data.get(&f) == Some(total);
-            if !group.iter().any(full) {
+            if copies[f] == 0 {
                 continue;
             }
-            if !self.true_holders(fid, &live).iter().all(full) {
+            if copies[f] < want {
+                out.push(*fid);
+                continue;
+            }
+            let holders = &placement[f];
+            let f = ix(f);
+            let full = |i: &usize| self.is_alive(*i) && self.pubs[*i].data.get(&f) == Some(total);
+            if !holders.iter().all(full) {
                 out.push(*fid);
             }
         }
