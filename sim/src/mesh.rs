@@ -702,22 +702,16 @@ impl MeshNet {
                 }
             }
             self.mesh_grew(r, a, Some(c));
-            self.pump(r);
-            if !self.conns[c as usize].open {
-                return;
-            }
         }
+        // The mesh queues what it answers, so one pump after the batch does for all.
         for bytes in packets {
-            if !self.conns[c as usize].open {
-                return;
-            }
             self.traffic.packets += 1;
             self.traffic.packet_bytes += bytes.len() as u64;
             if let Some(m) = self.pubs[r].mesh.as_mut() {
                 m.handle_packet(now, face, &bytes);
             }
-            self.pump(r);
         }
+        self.pump(r);
     }
 
     fn data_check(&mut self, c: u32, end: u8) {
@@ -875,11 +869,8 @@ impl MeshNet {
 
     /// The holders of every feed (by index) among `live`.
     fn placement(&self, live: &BTreeSet<PubId>) -> std::cell::Ref<'_, [Vec<usize>]> {
-        let fresh = self
-            .placement
-            .borrow()
-            .as_ref()
-            .is_some_and(|(l, h)| l == live && h.len() == self.feeds.len());
+        let fresh =
+            self.placement.borrow().as_ref().is_some_and(|(l, h)| l == live && h.len() == self.feeds.len());
         if !fresh {
             let holders = self.feeds.iter().map(|(fid, _)| self.true_holders(fid, live)).collect();
             *self.placement.borrow_mut() = Some((live.clone(), holders));
@@ -921,15 +912,32 @@ impl MeshNet {
     }
 
     /// Feeds whose placement holders among the running pubs of `group` do not all store every
-    /// entry (only feeds some running pub of `group` has all of: the rest cannot be restored).
+    /// entry (only feeds some running pub of `group` stores in full: the rest cannot be
+    /// restored).
     pub fn under_replicated(&self, group: &[usize]) -> Vec<FeedId> {
+        self.under_replicated_from(group, false)
+    }
+
+    /// [`MeshNet::under_replicated`], counting only feeds that a running pub of `group` holds
+    /// ([`Mesh::holds`]) and stores in full. A full copy only at a pub that does not hold the
+    /// feed (the pub a client wrote it to, say) is offered to the holders once, when it is
+    /// written: a side of a partition left with only such a copy does not restore the feed.
+    pub fn under_replicated_held(&self, group: &[usize]) -> Vec<FeedId> {
+        self.under_replicated_from(group, true)
+    }
+
+    fn under_replicated_from(&self, group: &[usize], held: bool) -> Vec<FeedId> {
         let live = self.live_ids(group);
         // Full copies per feed in the group first: ranking every feed is dearer.
         let mut copies = vec![0usize; self.feeds.len()];
+        let mut source = vec![false; self.feeds.len()];
         for i in group.iter().filter(|i| self.is_alive(**i)) {
+            let Some(m) = self.pubs[*i].mesh.as_ref() else { continue };
             for (f, n) in &self.pubs[*i].data {
-                if *n == self.feeds[*f as usize].1 {
+                let (fid, total) = self.feeds[*f as usize];
+                if *n == total {
                     copies[*f as usize] += 1;
+                    source[*f as usize] |= !held || m.holds(&fid);
                 }
             }
         }
@@ -937,7 +945,7 @@ impl MeshNet {
         let placement = self.placement(&live);
         let mut out = Vec::new();
         for (f, (fid, total)) in self.feeds.iter().enumerate() {
-            if copies[f] == 0 {
+            if !source[f] {
                 continue;
             }
             if copies[f] < want {
