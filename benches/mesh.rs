@@ -9,7 +9,8 @@
 //!
 //! Medians over several seeds, printed as a table. `cargo bench --bench mesh -- --test` runs
 //! one seed with a shorter steady state.
-#![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+// Wall-clock time is only printed, next to the virtual times.
+#![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::disallowed_methods)]
 
 use tinyssb::mesh::Config;
 use tinyssb::time::Duration;

@@ -3,7 +3,8 @@
 //!
 //! Every test prints its seed (`SIM_SEED` replays it) and a summary line: virtual restore
 //! times, and mesh maintenance traffic per pub per minute next to the data traffic.
-#![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+// Wall-clock time is only printed, next to the virtual times.
+#![allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::disallowed_methods)]
 
 use tinyssb::mesh::Config;
 use tinyssb::time::Duration;

@@ -159,6 +159,9 @@ struct Pub {
     timer_at: Option<Instant>,
 }
 
+/// A live set and the holders of every feed (by index) over it.
+type Placement = (BTreeSet<PubId>, Vec<Vec<usize>>);
+
 /// A simulated mesh of pubs; see the [module docs](self).
 pub struct MeshNet {
     /// The seed every random choice derives from.
@@ -194,7 +197,7 @@ pub struct MeshNet {
     queue: BinaryHeap<Reverse<(Instant, u64, Ev)>>,
     order: u64,
     /// The placement of every feed over the last live set asked about (checks repeat it).
-    placement: RefCell<Option<(BTreeSet<PubId>, Vec<Vec<usize>>)>>,
+    placement: RefCell<Option<Placement>>,
 }
 
 fn face_of(conn: u32, end: u8) -> FaceId {
