@@ -13,8 +13,8 @@
 pub mod crypto;
 pub mod feed;
 pub mod goset;
-pub mod mesh;
 pub mod ids;
+pub mod mesh;
 // The engine is being reworked elsewhere; these two pedantic lints fire there and wait until
 // that work has landed, to keep the merges small.
 #[allow(clippy::needless_pass_by_value, clippy::redundant_closure_for_method_calls)]
