@@ -149,7 +149,6 @@ struct Pub {
     mesh: Option<Mesh>,
     /// Bumped on every kill and start: events of an earlier life are dropped.
     inc: u32,
-    started: bool,
     conns: Vec<u32>,
     /// Mesh-feed entries held, by author index (a prefix of the author's log).
     known: Vec<u32>,
@@ -262,7 +261,6 @@ impl MeshNet {
             seeds: seeds.iter().map(|s| format!("ws://p{s}")).collect(),
             mesh: None,
             inc: 0,
-            started: false,
             conns: Vec::new(),
             known: Vec::new(),
             follows: Vec::new(),
@@ -283,7 +281,6 @@ impl MeshNet {
         let now = self.now;
         let p = &mut self.pubs[i];
         p.inc += 1;
-        p.started = true;
         p.timer_at = None;
         let mut mesh = Mesh::new(self.cfg.clone(), p.id, Some(p.url.clone()), p.seeds.clone(), now);
         let own = self.logs[i].len();
@@ -339,7 +336,12 @@ impl MeshNet {
         fid
     }
 
-    /// A client appends `n` entries to `fid` at pub `at` (which must be running).
+    /// A client appends `n` entries to `fid` at pub `at` (which should be running: a stopped
+    /// pub stores them, as if written before it stopped).
+    ///
+    /// # Panics
+    ///
+    /// If `fid` was not made by [`MeshNet::create_feed`].
     pub fn append(&mut self, at: usize, fid: FeedId, n: u32) {
         let f = self.feed_index[&fid];
         let total = &mut self.feeds[f as usize].1;
