@@ -67,7 +67,8 @@ fn one_run(root: &Path, client_src: &Path, feeds: &[(FeedId, u64)]) -> Run {
         .map(|(bind, dir)| {
             let url = format!("ws://{bind}:{port}");
             let p = port.to_string();
-            let args = ["-d", dir.to_str().expect("utf8"), &p, "--bind", bind, "--announce", &url, "--join", &seed];
+            let args =
+                ["-d", dir.to_str().expect("utf8"), &p, "--bind", bind, "--announce", &url, "--join", &seed];
             Some(Pub::spawn(&args))
         })
         .collect();
@@ -81,7 +82,8 @@ fn one_run(root: &Path, client_src: &Path, feeds: &[(FeedId, u64)]) -> Run {
 
     let client_dir = root.join("client");
     common::copy_dir(client_src, &client_dir);
-    let client = Pub::spawn(&["-d", client_dir.to_str().expect("utf8"), &format!("ws://{}:{port}", binds[2])]);
+    let client =
+        Pub::spawn(&["-d", client_dir.to_str().expect("utf8"), &format!("ws://{}:{port}", binds[2])]);
     let t = Instant::now();
     let ok = poll_until(PATIENCE, Duration::from_millis(20), || {
         census::census(&live_dirs(&pubs), feeds, REPLICAS).short == 0
@@ -95,7 +97,8 @@ fn one_run(root: &Path, client_src: &Path, feeds: &[(FeedId, u64)]) -> Run {
     let before = total(&binds, port, "maintenance_bytes");
     std::thread::sleep(IDLE);
     let after = total(&binds, port, "maintenance_bytes");
-    let maintenance_per_pub_min = (after.saturating_sub(before)) as f64 / PUBS as f64 * 60.0 / IDLE.as_secs_f64();
+    let maintenance_per_pub_min =
+        (after.saturating_sub(before)) as f64 / PUBS as f64 * 60.0 / IDLE.as_secs_f64();
 
     // Kill the two best holders of the first feed at once.
     let ids: Vec<FeedId> = dirs.iter().filter_map(|d| census::pub_id(d)).collect();
@@ -113,7 +116,8 @@ fn one_run(root: &Path, client_src: &Path, feeds: &[(FeedId, u64)]) -> Run {
     assert!(ok, "the replication factor did not come back");
     let restored = t.elapsed();
     std::thread::sleep(Duration::from_secs(2));
-    let live: Vec<String> = (binds.iter().zip(&pubs)).filter(|(_, p)| p.is_some()).map(|(b, _)| b.clone()).collect();
+    let live: Vec<String> =
+        (binds.iter().zip(&pubs)).filter(|(_, p)| p.is_some()).map(|(b, _)| b.clone()).collect();
     let maintenance_total = total(&live, port, "maintenance_bytes");
     let data_total = total(&live, port, "data_bytes");
     Run { placed, restored, maintenance_per_pub_min, maintenance_total, data_total }
@@ -125,10 +129,8 @@ fn main() {
     let client_src = tmp.path().join("client-src");
     let mut store = sim::Corpus::new(FEEDS, ENTRIES).keys_from(900).build(&mut sim::Rng::new(21));
     write_datadir(&mut store, &client_src);
-    let feeds: Vec<(FeedId, u64)> = sim::sorted_feeds(&store)
-        .into_iter()
-        .map(|f| (f, census::log_len(&client_src, &f)))
-        .collect();
+    let feeds: Vec<(FeedId, u64)> =
+        sim::sorted_feeds(&store).into_iter().map(|f| (f, census::log_len(&client_src, &f))).collect();
     let mut results = Vec::new();
     for run in 0..runs {
         let root = tmp.path().join(format!("run{run}"));
@@ -155,9 +157,22 @@ fn main() {
     println!("mesh_restore, {PUBS} pubs, r = {REPLICAS}, {FEEDS} feeds x {ENTRIES} entries, {runs} runs:");
     println!("| measure | median | min |");
     println!("|---|---|---|");
-    println!("| feeds on their holders after the client's upload | {:.2} s | {:.2} s |", pmed.as_secs_f64(), pmin.as_secs_f64());
-    println!("| replication factor restored after {} pubs die | {:.2} s | {:.2} s |", REPLICAS - 1, rmed.as_secs_f64(), rmin.as_secs_f64());
-    println!("| idle mesh maintenance per pub per minute | {:.0} B | {:.0} B |", idle[idle.len() / 2], idle[0]);
+    println!(
+        "| feeds on their holders after the client's upload | {:.2} s | {:.2} s |",
+        pmed.as_secs_f64(),
+        pmin.as_secs_f64()
+    );
+    println!(
+        "| replication factor restored after {} pubs die | {:.2} s | {:.2} s |",
+        REPLICAS - 1,
+        rmed.as_secs_f64(),
+        rmin.as_secs_f64()
+    );
+    println!(
+        "| idle mesh maintenance per pub per minute | {:.0} B | {:.0} B |",
+        idle[idle.len() / 2],
+        idle[0]
+    );
     println!(
         "whole runs: mesh maintenance {} KiB against {} KiB of data received, a ratio of {:.3}",
         mesh / 1024,

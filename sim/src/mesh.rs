@@ -24,6 +24,7 @@
 //! Events sit in one queue keyed by virtual time; per face and direction at most one delivery
 //! and one data check are queued at once, so the cost grows with the traffic, not with N².
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
@@ -148,7 +149,6 @@ struct Pub {
     mesh: Option<Mesh>,
     /// Bumped on every kill and start: events of an earlier life are dropped.
     inc: u32,
-    started: bool,
     conns: Vec<u32>,
     /// Mesh-feed entries held, by author index (a prefix of the author's log).
     known: Vec<u32>,
@@ -157,6 +157,9 @@ struct Pub {
     data: HashMap<u32, u32>,
     timer_at: Option<Instant>,
 }
+
+/// A live set and the holders of every feed (by index) over it.
+type Placement = (BTreeSet<PubId>, Vec<Vec<usize>>);
 
 /// A simulated mesh of pubs; see the [module docs](self).
 pub struct MeshNet {
@@ -192,6 +195,8 @@ pub struct MeshNet {
     partitioned: bool,
     queue: BinaryHeap<Reverse<(Instant, u64, Ev)>>,
     order: u64,
+    /// The placement of every feed over the last live set asked about (checks repeat it).
+    placement: RefCell<Option<Placement>>,
 }
 
 fn face_of(conn: u32, end: u8) -> FaceId {
@@ -230,6 +235,7 @@ impl MeshNet {
             partitioned: false,
             queue: BinaryHeap::new(),
             order: 0,
+            placement: RefCell::new(None),
         }
     }
 
@@ -255,7 +261,6 @@ impl MeshNet {
             seeds: seeds.iter().map(|s| format!("ws://p{s}")).collect(),
             mesh: None,
             inc: 0,
-            started: false,
             conns: Vec::new(),
             known: Vec::new(),
             follows: Vec::new(),
@@ -276,7 +281,6 @@ impl MeshNet {
         let now = self.now;
         let p = &mut self.pubs[i];
         p.inc += 1;
-        p.started = true;
         p.timer_at = None;
         let mut mesh = Mesh::new(self.cfg.clone(), p.id, Some(p.url.clone()), p.seeds.clone(), now);
         let own = self.logs[i].len();
@@ -332,7 +336,12 @@ impl MeshNet {
         fid
     }
 
-    /// A client appends `n` entries to `fid` at pub `at` (which must be running).
+    /// A client appends `n` entries to `fid` at pub `at` (which should be running: a stopped
+    /// pub stores them, as if written before it stopped).
+    ///
+    /// # Panics
+    ///
+    /// If `fid` was not made by [`MeshNet::create_feed`].
     pub fn append(&mut self, at: usize, fid: FeedId, n: u32) {
         let f = self.feed_index[&fid];
         let total = &mut self.feeds[f as usize].1;
@@ -698,22 +707,16 @@ impl MeshNet {
                 }
             }
             self.mesh_grew(r, a, Some(c));
-            self.pump(r);
-            if !self.conns[c as usize].open {
-                return;
-            }
         }
+        // The mesh queues what it answers, so one pump after the batch does for all.
         for bytes in packets {
-            if !self.conns[c as usize].open {
-                return;
-            }
             self.traffic.packets += 1;
             self.traffic.packet_bytes += bytes.len() as u64;
             if let Some(m) = self.pubs[r].mesh.as_mut() {
                 m.handle_packet(now, face, &bytes);
             }
-            self.pump(r);
         }
+        self.pump(r);
     }
 
     fn data_check(&mut self, c: u32, end: u8) {
@@ -869,13 +872,24 @@ impl MeshNet {
         hrw::top(fid, live, self.cfg.replicas).iter().map(|p| self.by_id[p] as usize).collect()
     }
 
+    /// The holders of every feed (by index) among `live`.
+    fn placement(&self, live: &BTreeSet<PubId>) -> std::cell::Ref<'_, [Vec<usize>]> {
+        let fresh =
+            self.placement.borrow().as_ref().is_some_and(|(l, h)| l == live && h.len() == self.feeds.len());
+        if !fresh {
+            let holders = self.feeds.iter().map(|(fid, _)| self.true_holders(fid, live)).collect();
+            *self.placement.borrow_mut() = Some((live.clone(), holders));
+        }
+        std::cell::Ref::map(self.placement.borrow(), |p| p.as_ref().map_or(&[][..], |(_, h)| &h[..]))
+    }
+
     /// `(pub, feed)` pairs in `group` where the pub's [`Mesh::holds`] disagrees with the
     /// rendezvous placement over the running pubs of `group`.
     pub fn placement_wrong(&self, group: &[usize]) -> Vec<(usize, FeedId)> {
         let live = self.live_ids(group);
+        let placement = self.placement(&live);
         let mut wrong = Vec::new();
-        for (fid, _) in &self.feeds {
-            let holders = self.true_holders(fid, &live);
+        for ((fid, _), holders) in self.feeds.iter().zip(placement.iter()) {
             for i in group {
                 if let Some(m) = self.mesh(*i) {
                     if m.holds(fid) != holders.contains(i) {
@@ -887,18 +901,66 @@ impl MeshNet {
         wrong
     }
 
+    /// `(pub, feed)` pairs where a running pub's holders of a feed are not the rendezvous top
+    /// over the pubs it sees live (its own view out of step with itself).
+    pub fn holders_inconsistent(&self) -> Vec<(usize, FeedId)> {
+        let mut out = Vec::new();
+        for (i, p) in self.pubs.iter().enumerate() {
+            let Some(m) = p.mesh.as_ref() else { continue };
+            for (fid, _) in &self.feeds {
+                if m.holders(fid) != hrw::top(fid, m.live(), self.cfg.replicas) {
+                    out.push((i, *fid));
+                }
+            }
+        }
+        out
+    }
+
     /// Feeds whose placement holders among the running pubs of `group` do not all store every
-    /// entry (only feeds some running pub of `group` has all of: the rest cannot be restored).
+    /// entry (only feeds some running pub of `group` stores in full: the rest cannot be
+    /// restored).
     pub fn under_replicated(&self, group: &[usize]) -> Vec<FeedId> {
+        self.under_replicated_from(group, false)
+    }
+
+    /// [`MeshNet::under_replicated`], counting only feeds that a running pub of `group` holds
+    /// ([`Mesh::holds`]) and stores in full. A full copy only at a pub that does not hold the
+    /// feed (the pub a client wrote it to, say) is offered to the holders once, when it is
+    /// written: a side of a partition left with only such a copy does not restore the feed.
+    pub fn under_replicated_held(&self, group: &[usize]) -> Vec<FeedId> {
+        self.under_replicated_from(group, true)
+    }
+
+    fn under_replicated_from(&self, group: &[usize], held: bool) -> Vec<FeedId> {
         let live = self.live_ids(group);
+        // Full copies per feed in the group first: ranking every feed is dearer.
+        let mut copies = vec![0usize; self.feeds.len()];
+        let mut source = vec![false; self.feeds.len()];
+        for i in group.iter().filter(|i| self.is_alive(**i)) {
+            let Some(m) = self.pubs[*i].mesh.as_ref() else { continue };
+            for (f, n) in &self.pubs[*i].data {
+                let (fid, total) = self.feeds[*f as usize];
+                if *n == total {
+                    copies[*f as usize] += 1;
+                    source[*f as usize] |= !held || m.holds(&fid);
+                }
+            }
+        }
+        let want = self.cfg.replicas.min(live.len());
+        let placement = self.placement(&live);
         let mut out = Vec::new();
         for (f, (fid, total)) in self.feeds.iter().enumerate() {
-            let f = ix(f);
-            let full = |i: &usize| self.is_alive(*i) && self.pubs[*i].data.get(&f) == Some(total);
-            if !group.iter().any(full) {
+            if !source[f] {
                 continue;
             }
-            if !self.true_holders(fid, &live).iter().all(full) {
+            if copies[f] < want {
+                out.push(*fid);
+                continue;
+            }
+            let holders = &placement[f];
+            let f = ix(f);
+            let full = |i: &usize| self.is_alive(*i) && self.pubs[*i].data.get(&f) == Some(total);
+            if !holders.iter().all(full) {
                 out.push(*fid);
             }
         }

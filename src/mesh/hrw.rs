@@ -25,9 +25,9 @@ pub const fn fmix64(mut x: u64) -> u64 {
 }
 
 fn le64(id: &[u8; 32]) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&id[..8]);
-    u64::from_le_bytes(b)
+    // `first_chunk` borrows the bytes in place: a `copy_from_slice` here was a third of the
+    // time of a 1000-pub simulation in a debug build (its precondition checks).
+    id.first_chunk::<8>().map_or(0, |b| u64::from_le_bytes(*b))
 }
 
 /// The weight of `candidate` for `key`.

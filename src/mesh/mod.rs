@@ -80,6 +80,10 @@ pub struct Config {
     /// How long a pub waits for the announce of a pub it learned of before it places feeds
     /// without it.
     pub settle: Duration,
+    /// Every this often the pub dials one pub it believes down (in turn), in case it is back
+    /// or was only cut off: after a partition heals, that dial is what lets the two sides'
+    /// records (and refutations) meet again.
+    pub recheck_interval: Duration,
 }
 
 impl Default for Config {
@@ -99,6 +103,7 @@ impl Default for Config {
             max_pubs: 4096,
             refute_gap: Duration::from_secs(5),
             settle: Duration::from_secs(10),
+            recheck_interval: Duration::from_secs(60),
         }
     }
 }
@@ -221,6 +226,9 @@ pub struct Mesh {
     next_repair: Instant,
     /// Every pub known has announced (or was waited for long enough): see [`Config::settle`].
     settled: bool,
+    next_recheck: Instant,
+    /// The last pub believed down that was dialled again ([`Config::recheck_interval`]).
+    recheck_after: PubId,
     last_announce: Option<Instant>,
     actions: VecDeque<Action>,
     transmits: VecDeque<(FaceId, Vec<u8>)>,
@@ -233,6 +241,8 @@ impl Mesh {
     pub fn new(cfg: Config, me: PubId, url: Option<String>, seeds: Vec<String>, now: Instant) -> Mesh {
         Mesh {
             next_repair: now + cfg.repair_interval,
+            next_recheck: now + cfg.recheck_interval,
+            recheck_after: FeedId([0; 32]),
             cfg,
             me,
             url,
@@ -572,6 +582,10 @@ impl Mesh {
         self.announce_if_needed(now);
         self.check_settled(now);
         self.expire_cache(now);
+        if now >= self.next_recheck {
+            self.next_recheck = now + self.cfg.recheck_interval;
+            self.recheck(now);
+        }
         if now >= self.next_repair {
             self.next_repair = now + self.cfg.repair_interval;
             let held: Vec<FeedId> = self.held.iter().copied().collect();
@@ -706,6 +720,17 @@ impl Mesh {
     fn wants_link(&self, from: &PubId, to: &PubId) -> bool {
         let others = self.live.iter().filter(|p| *p != from);
         hrw::top(from, others, self.cfg.links).contains(to)
+    }
+
+    /// Dials the next pub believed down, in id order after the last one.
+    fn recheck(&mut self, now: Instant) {
+        let down =
+            |p: &&PubId| **p != self.me && self.pubs.get(*p).is_some_and(|i| !i.live() && i.url.is_some());
+        let after = self.recheck_after;
+        let next = self.pubs.keys().filter(down).filter(|p| **p > after).min();
+        let Some(p) = next.or_else(|| self.pubs.keys().filter(down).min()).copied() else { return };
+        self.recheck_after = p;
+        self.dial_pub(now, p);
     }
 
     fn dial_pub(&mut self, now: Instant, p: PubId) {

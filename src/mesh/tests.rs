@@ -224,3 +224,35 @@ fn a_visit_that_must_wait_does_not_make_the_driver_spin() {
     m.handle_timeout(t(1000));
     assert!(m.poll_timeout() > t(1000));
 }
+
+#[test]
+fn pubs_believed_down_are_dialled_again_in_turn() {
+    // Regression: after a partition each side had written down records for the other and no
+    // pub ever dialled a pub it believed down, so the sides never met again after the heal.
+    let mut m = Mesh::new(Config::default(), id(1), Some(url(1)), vec![], t(0));
+    for n in 1..=4 {
+        announce(&mut m, t(0), n, 1);
+    }
+    for n in [2u8, 3] {
+        let down = Record::Down { pub_id: id(n), seq: 1 }.encode().unwrap_or_default();
+        assert!(m.handle_record(t(0), id(1), u32::from(n), &down));
+    }
+    m.handle_timeout(t(0));
+    drain(&mut m);
+    let mut rechecked = Vec::new();
+    for minute in 1..=4u64 {
+        m.handle_timeout(t(minute * 60_000));
+        for a in drain(&mut m) {
+            if let Action::Dial { url: u } = a {
+                if u == url(2) || u == url(3) {
+                    // Still gone: no record is written about a pub that is down already.
+                    m.handle_dial_failed(t(minute * 60_000 + 3000), &u);
+                    assert!(!drain(&mut m).iter().any(|a| matches!(a, Action::Publish(_))));
+                    rechecked.push(u);
+                }
+            }
+        }
+    }
+    assert_eq!(rechecked.len(), 4, "one down pub a minute: {rechecked:?}");
+    assert!(rechecked.contains(&url(2)) && rechecked.contains(&url(3)), "in turn: {rechecked:?}");
+}
