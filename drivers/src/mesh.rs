@@ -72,14 +72,21 @@ impl MeshGlue {
         node.set_held(me, true);
         let mut fids = node.store().feeds();
         fids.sort();
-        let (mut pubs, mut feeds) = (0, 0);
+        // Mesh feeds first, so that the live pubs are known when the data feeds are placed;
+        // a data feed with entries here is then offered to its holders (they may lack it).
+        let mut pubs = 0;
+        let mut data = Vec::new();
         for fid in fids {
             let Some(last) = node.store().frontier(&fid).map(|f| f.seq.0) else { continue };
             if glue.replay(node, now, fid, last) {
                 pubs += 1;
-            } else {
-                feeds += 1;
+            } else if last > 0 {
+                data.push(fid);
             }
+        }
+        let feeds = data.len();
+        for fid in data {
+            glue.mesh.handle_stored(now, fid);
         }
         for fid in node.goset().keys().to_vec() {
             glue.mesh.handle_feed(now, fid);
@@ -103,7 +110,6 @@ impl MeshGlue {
         for seq in 1..=last {
             let Some(content) = content(node, &fid, Seq(seq)) else { continue };
             if !self.mesh.handle_record(now, fid, seq, &content) && seq == 1 {
-                self.mesh.handle_feed(now, fid);
                 return false;
             }
         }

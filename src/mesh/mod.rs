@@ -219,6 +219,8 @@ pub struct Mesh {
     probes: BTreeSet<PubId>,
     feeds: HashMap<FeedId, Vec<PubId>>,
     held: HashSet<FeedId>,
+    /// Data feeds this pub stored entries of (held or not).
+    stored: HashSet<FeedId>,
     cached: HashMap<FeedId, Instant>,
     dirty: BTreeMap<PubId, Instant>,
     sessions: BTreeSet<PubId>,
@@ -255,6 +257,7 @@ impl Mesh {
             probes: BTreeSet::new(),
             feeds: HashMap::new(),
             held: HashSet::new(),
+            stored: HashSet::new(),
             cached: HashMap::new(),
             dirty: BTreeMap::new(),
             sessions: BTreeSet::new(),
@@ -432,6 +435,7 @@ impl Mesh {
         self.feeds.remove(fid);
         self.cached.remove(fid);
         self.held.remove(fid);
+        self.stored.remove(fid);
     }
 
     /// A new entry of `fid` was stored: its other holders should get it soon.
@@ -440,6 +444,7 @@ impl Mesh {
             return;
         }
         self.handle_feed(now, fid);
+        self.stored.insert(fid);
         let at = now + self.cfg.push_delay;
         for p in self.holders(&fid) {
             self.mark(p, at);
@@ -588,7 +593,7 @@ impl Mesh {
         }
         if now >= self.next_repair {
             self.next_repair = now + self.cfg.repair_interval;
-            let held: Vec<FeedId> = self.held.iter().copied().collect();
+            let held: Vec<FeedId> = self.held.union(&self.stored).copied().collect();
             for fid in held {
                 for p in self.holders(&fid) {
                     self.mark(p, now);
@@ -662,8 +667,16 @@ impl Mesh {
 
     fn on_hello(&mut self, now: Instant, face: FaceId, id: PubId) {
         let member = id != FeedId([0; 32]);
+        let fresh = member && !self.is_pub(&id);
         if member && !self.learn_pub(now, id) {
             return;
+        }
+        if fresh {
+            // A pub met for the first time is passed on, like ids from a pubs packet.
+            let faces: Vec<FaceId> = self.links.keys().copied().filter(|f| *f != face).collect();
+            for f in faces {
+                self.send(f, &MeshPacket::Pubs(vec![id]));
+            }
         }
         let link = self.links.entry(face).or_insert(Link {
             pub_id: None,
@@ -691,8 +704,16 @@ impl Mesh {
         if answer {
             self.send(face, &MeshPacket::Hello(self.hello_id()));
         }
+        // The whole list of pubs goes to standing links (one of the two ranks the other) and to
+        // pubs not known to be live (a joining pub dialling its seed); a session or a probe
+        // between pubs that know each other does not need it, and new ids reach every pub
+        // anyway, passed on link by link.
+        let standing =
+            !self.live.contains(&id) || self.wants_link(&self.me, &id) || self.wants_link(&id, &self.me);
         if first {
             self.actions.push_back(Action::PubLink { face, pub_id: id });
+        }
+        if first && standing {
             let mut known: Vec<PubId> = self.pubs.keys().copied().collect();
             known.push(self.me);
             known.sort();
@@ -807,9 +828,18 @@ impl Mesh {
             self.update_held(now, fid);
             // A pub that became a holder of a feed this pub holds fetches it from us; one that
             // replaced a lost holder finds us in the list too. Either way it comes to us, but a
-            // visit from here makes sure the copies meet even if it cannot dial us.
-            if live && self.held.contains(&fid) && self.holders(&fid).contains(&p) {
-                self.mark(p, now + self.cfg.push_delay);
+            // visit from here makes sure the copies meet even if it cannot dial us. A feed this
+            // pub has data of without holding it (what a client brought here) is offered to its
+            // new holders the same way: it may be the only copy left.
+            let has_data = self.held.contains(&fid) || self.stored.contains(&fid);
+            if has_data {
+                let at = now + self.cfg.push_delay;
+                for h in self.holders(&fid) {
+                    if live && h != p {
+                        continue;
+                    }
+                    self.mark(h, at);
+                }
             }
         }
     }

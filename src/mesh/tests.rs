@@ -256,3 +256,36 @@ fn pubs_believed_down_are_dialled_again_in_turn() {
     assert_eq!(rechecked.len(), 4, "one down pub a minute: {rechecked:?}");
     assert!(rechecked.contains(&url(2)) && rechecked.contains(&url(3)), "in turn: {rechecked:?}");
 }
+
+#[test]
+fn a_copy_on_a_pub_that_does_not_hold_it_is_offered_to_new_holders() {
+    let cfg = Config { replicas: 1, links: 1, ..Config::default() };
+    let mut m = Mesh::new(cfg, id(1), Some(url(1)), vec![], t(0));
+    for n in 1..=4 {
+        announce(&mut m, t(0), n, 1);
+    }
+    // A feed pub 1 does not hold, brought by a client.
+    let fid = (0..=255u8).map(|i| FeedId([i; 32])).find(|f| !m.holders(f).contains(&id(1)));
+    let Some(fid) = fid else { return };
+    m.handle_stored(t(0), fid);
+    let holder = m.holders(&fid)[0];
+    // Its holder dies before a session: the next holder is visited.
+    let down = Record::Down { pub_id: holder, seq: 1 }.encode().unwrap_or_default();
+    assert!(m.handle_record(t(10), id(9), 1, &down));
+    let next = m.holders(&fid)[0];
+    assert_ne!(next, holder);
+    if next == id(1) {
+        return; // it became this pub's own: nothing to offer
+    }
+    drain(&mut m);
+    let mut dialled = Vec::new();
+    for s in 1..10 {
+        m.handle_timeout(t(s * 1000));
+        dialled.extend(drain(&mut m).into_iter().filter_map(|a| match a {
+            Action::Dial { url } => Some(url),
+            _ => None,
+        }));
+    }
+    let next_url = m.url_of(&next).map(str::to_owned).unwrap_or_default();
+    assert!(dialled.contains(&next_url), "{dialled:?} lacks {next_url}");
+}
