@@ -9,8 +9,6 @@
 //! at once and the time until every feed is back on 3 live holders is measured.
 //! `BENCH_RUNS` sets the number of runs (default 3).
 
-#[path = "../tests/procs/mesh.rs"]
-mod census;
 mod common;
 
 use std::io::{Read, Write};
@@ -18,7 +16,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{free_port, median_min, poll_until, runs, write_datadir, Pub};
+use common::{free_port, median_min, mesh as census, poll_until, runs, write_datadir, Pub};
 use tinyssb::mesh::hrw;
 use tinyssb::FeedId;
 use tinyssb_sim as sim;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 #[path = "../../tests/procs/mod.rs"]
 mod procs;
 #[allow(unused_imports)]
-pub use procs::{copy_dir, flood, free_port, rss_kib, write_datadir};
+pub use procs::{copy_dir, flood, free_port, mesh, rss_kib, write_datadir};
 
 /// How often file and port conditions are re-checked.
 pub const POLL: Duration = Duration::from_millis(2);
