@@ -133,13 +133,29 @@ fn thousand_pubs_from_one_seed() {
     let q = net.traffic.since(&quiet);
     let (mq, _) = per_pub_minute(&q, n, Duration::from_secs(60));
     assert_eq!(q.records_written, 0, "records written in a quiet minute: {q:?}");
+
+    // The loss of r - 1 pubs at once, chosen to hurt: the best holders of the first feed, which
+    // keeps only its third copy.
+    let r = net.cfg.replicas;
+    let ids: Vec<_> = all.iter().map(|i| net.pub_id(*i)).collect();
+    let worst = tinyssb::mesh::hrw::top(&net.feeds()[0].0, &ids, r - 1);
+    let victims: Vec<usize> = all.iter().copied().filter(|i| worst.contains(&net.pub_id(*i))).collect();
+    for v in &victims {
+        net.kill(*v);
+    }
+    assert_eq!(net.lost_feeds(), 0, "killing {victims:?} lost a feed");
+    let t_restore = restore(&mut net, Duration::from_secs(600), "kill r - 1 of 1000");
+    assert!(net.min_full_copies() >= r, "fewer than {r} full copies after the restore");
     println!(
         "summary thousand_pubs_from_one_seed: {n} pubs joined in {:.1} s after the last start \
          (last start at {:.1} s), 320 feeds placed in {:.1} s; while placing: maintenance {m1:.0} B/pub/min, \
-         data {d1:.0} B/pub/min; quiet minute: maintenance {mq:.0} B/pub/min; totals {:?}; wall {:.1} s",
+         data {d1:.0} B/pub/min; quiet minute: maintenance {mq:.0} B/pub/min; {} pubs killed at once, \
+         restored in {:.1} s; totals {:?}; wall {:.1} s",
         t_members.as_millis() as f64 / 1000.0,
         joined_at.as_millis() as f64 / 1000.0,
         t_data.as_millis() as f64 / 1000.0,
+        victims.len(),
+        secs(t_restore),
         net.traffic,
         wall.elapsed().as_secs_f64()
     );
