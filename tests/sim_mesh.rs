@@ -99,7 +99,7 @@ fn thousand_pubs_from_one_seed() {
     let links = net.cfg.links;
     net.run_for(Duration::from_secs(10));
     for i in &all {
-        if net.dialled(*i) > links {
+        if net.dialled(*i) > links + 1 {
             let m = net.mesh(*i).unwrap();
             let d = m.desired_links();
             for (f, o) in net.dialled_faces(*i) {
@@ -110,7 +110,8 @@ fn thousand_pubs_from_one_seed() {
                 );
             }
         }
-        assert!(net.dialled(*i) <= links, "pub {i} dialled {} after joining", net.dialled(*i));
+        // One more face may be a probe in flight (each pub probes an unlinked pub a minute).
+        assert!(net.dialled(*i) <= links + 1, "pub {i} dialled {} after joining", net.dialled(*i));
     }
 
     let mut rng = Rng::derive(net.seed, 1);
@@ -122,7 +123,11 @@ fn thousand_pubs_from_one_seed() {
     // Sessions end; afterwards each pub dials only its own links.
     net.run_for(Duration::from_secs(90));
     for i in &all {
-        assert!(net.dialled(*i) <= links, "pub {i} keeps {} dialled faces (links {links})", net.dialled(*i));
+        assert!(
+            net.dialled(*i) <= links + 1,
+            "pub {i} keeps {} dialled faces (links {links})",
+            net.dialled(*i)
+        );
     }
     assert!(net.membership_wrong(&all).is_empty() && net.links_missing(&all).is_empty());
     let data_phase = net.traffic.since(&before);
@@ -191,7 +196,7 @@ fn median(v: &mut [f64]) -> f64 {
 #[test]
 fn churn_keeps_every_feed() {
     let wall = std::time::Instant::now();
-    let n = pubs(300);
+    let n = pubs(1000);
     let mut net = joined(seed(2), n, Duration::from_millis(20));
     let all: Vec<usize> = (0..n).collect();
     converge_membership(&mut net, &all, Duration::from_secs(600), "join");
@@ -281,9 +286,7 @@ fn churn_keeps_every_feed() {
 #[test]
 fn partition_and_heal() {
     let wall = std::time::Instant::now();
-    // 400 pubs rather than 1000 to keep the debug run short: SIM_MESH_PUBS=1000 passes too, in
-    // about 150 s, most of it the session backlog after the heal (see the summary line).
-    let n = pubs(400);
+    let n = pubs(1000);
     let mut net = joined(seed(3), n, Duration::from_millis(20));
     let all: Vec<usize> = (0..n).collect();
     converge_membership(&mut net, &all, Duration::from_secs(600), "join");
@@ -298,8 +301,7 @@ fn partition_and_heal() {
     net.partition(&a);
     // Each side restores three copies of the feeds it has. Pubs of the other side are found
     // gone by the pubs that dial them (links, sessions, probes); one that no pub of this side
-    // dials stays live in its eyes (each pub is among another's links with probability about
-    // 1 - e^-6), which only matters if it holds a feed: then the repair visits find it.
+    // has a link with is found by the probes every pub sends to one unlinked pub a minute.
     let t_a = net.run_until_true(Duration::from_secs(1800), SEC, |n| {
         n.under_replicated_held(&a).is_empty() && n.under_replicated_held(&b).is_empty()
     });

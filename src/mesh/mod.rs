@@ -231,6 +231,8 @@ pub struct Mesh {
     next_recheck: Instant,
     /// The last pub believed down that was dialled again ([`Config::recheck_interval`]).
     recheck_after: PubId,
+    /// The last live pub without a link that was probed ([`Config::recheck_interval`]).
+    audit_after: PubId,
     last_announce: Option<Instant>,
     actions: VecDeque<Action>,
     transmits: VecDeque<(FaceId, Vec<u8>)>,
@@ -245,6 +247,7 @@ impl Mesh {
             next_repair: now + cfg.repair_interval,
             next_recheck: now + cfg.recheck_interval,
             recheck_after: FeedId([0; 32]),
+            audit_after: me,
             cfg,
             me,
             url,
@@ -590,6 +593,7 @@ impl Mesh {
         if now >= self.next_recheck {
             self.next_recheck = now + self.cfg.recheck_interval;
             self.recheck(now);
+            self.audit(now);
         }
         if now >= self.next_repair {
             self.next_repair = now + self.cfg.repair_interval;
@@ -741,6 +745,20 @@ impl Mesh {
     fn wants_link(&self, from: &PubId, to: &PubId) -> bool {
         let others = self.live.iter().filter(|p| *p != from);
         hrw::top(from, others, self.cfg.links).contains(to)
+    }
+
+    /// Probes the next live pub this pub has no link with, in id order after the last one
+    /// (starting after its own id, so that pubs spread their probes). A pub that died while no
+    /// live pub had a link with it (all its links died with it, or a partition cut them) is
+    /// found this way within a few rounds instead of at the next repair visit.
+    fn audit(&mut self, now: Instant) {
+        let unlinked = |p: &&PubId| **p != self.me && self.live.contains(*p) && !self.linked_to(p);
+        let after = self.audit_after;
+        let next = self.live.iter().filter(unlinked).find(|p| **p > after);
+        let Some(p) = next.or_else(|| self.live.iter().find(unlinked)).copied() else { return };
+        self.audit_after = p;
+        self.probes.insert(p);
+        self.dial_pub(now, p);
     }
 
     /// Dials the next pub believed down, in id order after the last one.
