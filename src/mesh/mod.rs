@@ -14,6 +14,9 @@
 //!   weight for its own id ([`hrw`]). When a link drops, the pub dials its peer again at once;
 //!   after [`Config::probe_attempts`] failed dials it writes a down record, and the next pub in
 //!   its ranking takes the place. Links to pubs that dialled us are the dialler's to keep.
+//!   Every [`Config::recheck_interval`] a pub also dials one pub it believes down (so that the
+//!   sides of a healed partition meet again) and probes one live pub it has no link with (so
+//!   that a pub that died unwatched is found).
 //! - **Placement.** Each feed is held by the [`Config::replicas`] live pubs of highest
 //!   rendezvous weight for the feed id. A pub asks its links only for the feeds it holds
 //!   ([`Action::Hold`]); when it starts holding a feed, or stores a new entry of one, it opens
