@@ -59,7 +59,7 @@ impl<S: Store> Node<S> {
 
     /// True if `face` is asked only for held feeds: a pub link, or with placement on a face
     /// that has not shown what it is yet.
-    fn filtered(&self, face: FaceId) -> bool {
+    pub(super) fn filtered(&self, face: FaceId) -> bool {
         let Some(f) = self.faces.get(&face) else { return false };
         f.pub_link.unwrap_or(self.held.is_some())
     }
@@ -76,9 +76,10 @@ impl<S: Store> Node<S> {
         self.rearm(face);
     }
 
-    /// The seq to ask `face` for as the next entry of `fid`.
-    pub(super) fn wanted_seq(&self, face: FaceId, fid: &FeedId, next: Seq) -> Seq {
-        if self.filtered(face) && !self.holds(fid) {
+    /// The seq to ask a face for as the next entry of `fid`, `filtered` if the face gets only
+    /// held feeds ([`Node::filtered`]).
+    pub(super) fn wanted_seq(&self, filtered: bool, fid: &FeedId, next: Seq) -> Seq {
+        if filtered && !self.holds(fid) {
             SKIP_SEQ
         } else {
             next

@@ -34,6 +34,8 @@ impl<S: Store> Node<S> {
         };
         let mut covered = 0;
         let mut out = Vec::new();
+        // Asked once per request, not per element: whether the face gets only held feeds.
+        let filtered = self.filtered(face);
         while covered < n && out.len() < packets {
             let mut want = WantVector::new(u32::try_from(offset).unwrap_or(0));
             let mut i = 0;
@@ -42,7 +44,7 @@ impl<S: Store> Node<S> {
                 // A peer's id this node does not replicate (refused, or not learned yet) is
                 // never asked for: the vector ends before it.
                 let Some(state) = self.feeds.get(fid) else { break };
-                if !want.try_push(self.wanted_seq(face, fid, state.next_seq)) {
+                if !want.try_push(self.wanted_seq(filtered, fid, state.next_seq)) {
                     break;
                 }
                 i += 1;
