@@ -248,10 +248,10 @@ impl MeshGlue {
                 Action::HangUp(face) => ops.push(LinkOp::HangUp(face)),
                 Action::Publish(rec) => self.publish(node, now, &rec),
                 Action::Follow(p) => {
+                    // Unconfirmed until its first signed entry arrives: an id made up by a peer
+                    // leaves no directory behind and expires.
                     node.set_held(p, true);
-                    if let Err(e) = node.follow(now, p) {
-                        log::warn!("mesh: cannot follow the mesh feed of pub {p}: {e}");
-                    }
+                    node.learn(now, p);
                     // Its entries may have arrived before the mesh knew it was a pub.
                     if let Some(last) = node.store().frontier(&p).map(|f| f.seq.0) {
                         for seq in 1..=last {

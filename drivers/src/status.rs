@@ -315,6 +315,18 @@ fn render_metrics(s: &Status) -> String {
             "Bytes of data entries and chunks received.",
             mesh.data_bytes,
         );
+        m.one(
+            "mesh_pubs_refused_total",
+            "counter",
+            "Pub ids ignored because the mesh's table of pubs was full.",
+            mesh.stats.pubs_refused,
+        );
+        m.one(
+            "mesh_pubs_expired_total",
+            "counter",
+            "Pubs forgotten because they never announced.",
+            mesh.stats.pubs_expired,
+        );
     }
 
     m.family("connections", "gauge", "Reachable neighbours by face kind.");
@@ -460,6 +472,8 @@ fn render_json(s: &Status) -> String {
             "sessions": m.stats.sessions,
             "announces": m.stats.announces,
             "downs": m.stats.downs,
+            "pubs_refused": m.stats.pubs_refused,
+            "pubs_expired": m.stats.pubs_expired,
             "records": m.stats.records,
             "packets_in": m.stats.packets_in,
             "packets_out": m.stats.packets_out,

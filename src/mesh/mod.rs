@@ -76,8 +76,11 @@ pub struct Config {
     pub repair_interval: Duration,
     /// A feed a client asked for is held this long after the last ask.
     pub cache_ttl: Duration,
-    /// Most pubs the mesh keeps track of (ids beyond are ignored).
+    /// Most pubs the mesh keeps track of (ids beyond are ignored and counted).
     pub max_pubs: usize,
+    /// A pub that has not announced this long after it was learned is forgotten (made-up ids
+    /// leave the table; a real pub is learned again when its announce arrives).
+    pub unannounced_ttl: Duration,
     /// Least time between two announces of this pub.
     pub refute_gap: Duration,
     /// How long a pub waits for the announce of a pub it learned of before it places feeds
@@ -105,6 +108,7 @@ impl Default for Config {
             cache_ttl: Duration::from_secs(3600),
             max_pubs: 4096,
             refute_gap: Duration::from_secs(5),
+            unannounced_ttl: Duration::from_secs(600),
             settle: Duration::from_secs(10),
             recheck_interval: Duration::from_secs(60),
         }
@@ -124,7 +128,8 @@ pub enum Action {
     /// Append this record to the pub's own mesh feed, then hand the entry back to
     /// [`Mesh::handle_record`].
     Publish(Record),
-    /// Replicate this pub's mesh feed (every pub holds every mesh feed).
+    /// Replicate this pub's mesh feed (every pub holds every mesh feed). The id is not vouched
+    /// for yet: the driver should let it expire unless the feed's entries arrive.
     Follow(PubId),
     /// This face links two pubs: the engine asks it only for held feeds.
     PubLink {
@@ -165,6 +170,10 @@ pub struct MeshStats {
     pub downs: u64,
     /// Sessions opened.
     pub sessions: u64,
+    /// Pub ids ignored because the table was full ([`Config::max_pubs`]).
+    pub pubs_refused: u64,
+    /// Pubs forgotten because they never announced ([`Config::unannounced_ttl`]).
+    pub pubs_expired: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -556,7 +565,10 @@ impl Mesh {
                 }
                 let mut fresh = Vec::new();
                 for id in ids {
-                    if !self.is_pub(&id) && self.learn_pub(now, id) {
+                    if self.is_pub(&id) || id == FeedId([0; 32]) {
+                        continue;
+                    }
+                    if self.learn_pub(now, id) {
                         fresh.push(id);
                     }
                 }
@@ -591,6 +603,7 @@ impl Mesh {
         }
         self.next_tick = now + TICK;
         self.announce_if_needed(now);
+        self.forget_unannounced(now);
         self.check_settled(now);
         self.expire_cache(now);
         if now >= self.next_recheck {
@@ -660,6 +673,7 @@ impl Mesh {
             return true;
         }
         if self.pubs.len() >= self.cfg.max_pubs {
+            self.stats.pubs_refused += 1;
             return false;
         }
         self.pubs.insert(p, PubInfo { learned: now, ..PubInfo::default() });
@@ -892,6 +906,15 @@ impl Mesh {
             self.held.remove(&fid);
         }
         self.actions.push_back(Action::Hold { fid, held });
+    }
+
+    /// Forgets the pubs that never announced within [`Config::unannounced_ttl`] of being learned.
+    fn forget_unannounced(&mut self, now: Instant) {
+        let ttl = self.cfg.unannounced_ttl;
+        let me = self.me;
+        let before = self.pubs.len();
+        self.pubs.retain(|p, i| *p == me || i.announced > 0 || now < i.learned + ttl);
+        self.stats.pubs_expired += (before - self.pubs.len()) as u64;
     }
 
     /// Once every known pub has announced (or had [`Config::settle`] to do so), places the

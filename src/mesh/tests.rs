@@ -289,3 +289,27 @@ fn a_copy_on_a_pub_that_does_not_hold_it_is_offered_to_new_holders() {
     let next_url = m.url_of(&next).map(str::to_owned).unwrap_or_default();
     assert!(dialled.contains(&next_url), "{dialled:?} lacks {next_url}");
 }
+
+#[test]
+fn made_up_pub_ids_are_refused_past_the_cap_and_expire() {
+    let cfg = Config { max_pubs: 50, ..Config::default() };
+    let ttl = cfg.unannounced_ttl;
+    let mut m = Mesh::new(cfg, id(1), Some(url(1)), vec![], t(0));
+    announce(&mut m, t(0), 1, 1);
+    m.handle_packet(t(0), FaceId(5), &packet::MeshPacket::Hello(id(2)).encode());
+    let fake = |i: u32| {
+        let mut b = [0xee; 32];
+        b[..4].copy_from_slice(&i.to_be_bytes());
+        FeedId(b)
+    };
+    for i in 0..200u32 {
+        m.handle_packet(t(1), FaceId(5), &packet::MeshPacket::Pubs(vec![fake(i)]).encode());
+    }
+    assert_eq!(m.known_count(), 50);
+    assert!(m.stats().pubs_refused >= 150);
+    // Made-up ids never announce: they are forgotten, and real pubs are learned again.
+    m.handle_timeout(t(1) + ttl);
+    assert_eq!((0..200).filter(|i| m.is_pub(&fake(*i))).count(), 0);
+    m.handle_packet(t(2) + ttl, FaceId(6), &packet::MeshPacket::Hello(id(3)).encode());
+    assert!(m.is_pub(&id(3)));
+}

@@ -674,6 +674,25 @@ impl<S: Store> Node<S> {
         Ok(true)
     }
 
+    /// Adds `fid` to the GOset as an unconfirmed id, as if a peer had named it: it is asked for,
+    /// and expires unless an entry arrives within the unconfirmed-id lifetime. Unlike
+    /// [`Node::follow`] nothing is created in the store. False if the id is refused, already
+    /// in the set, or the set is full of confirmed ids.
+    pub fn learn(&mut self, now: Instant, fid: FeedId) -> bool {
+        self.clock = self.clock.max(now);
+        if self.id_refusal(&fid).is_some() || self.goset.contains(&fid) {
+            return false;
+        }
+        if !self.goset.add_unconfirmed(fid, now) {
+            return false;
+        }
+        if !self.feeds.contains_key(&fid) {
+            self.track_feed(fid);
+        }
+        self.on_goset_changed(now);
+        true
+    }
+
     /// Appends `content` to the feed of `key`, following the feed first if needed: plain48
     /// (zero-padded) for up to 48 bytes, chain20 beyond. Returns the new entry's seq.
     pub fn publish(&mut self, now: Instant, key: &Keypair, content: &[u8]) -> Result<Seq, PublishError> {

@@ -243,6 +243,10 @@ struct Cli {
     /// Links to other pubs this pub dials and keeps
     #[arg(long, value_name = "N", default_value_t = 6, help_heading = "Mesh of pubs")]
     mesh_links: usize,
+    /// Most pubs the mesh keeps track of; ids beyond are ignored (and counted). Ids that never
+    /// announce are forgotten after 10 minutes
+    #[arg(long, value_name = "N", default_value_t = 4096, help_heading = "Mesh of pubs")]
+    mesh_max_pubs: usize,
 }
 
 /// A positive number of days, fractions allowed, as a duration.
@@ -313,7 +317,12 @@ fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args, cl
         goset_cap: c.goset_cap.max(1),
         expire_after: c.expire_after,
         secure: None,
-        mesh: mesh_options(c.join, c.announce, c.replicas, c.mesh_links).map_err(invalid)?,
+        mesh: mesh_options(
+            c.join,
+            c.announce,
+            MeshLimits { replicas: c.replicas, links: c.mesh_links, max_pubs: c.mesh_max_pubs },
+        )
+        .map_err(invalid)?,
     };
     match c.uri_or_port {
         Some(t) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => {
@@ -345,13 +354,20 @@ fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args, cl
     Ok(Args { cfg, log_filter, log_format: c.log_format })
 }
 
+/// The mesh's numbers from the command line.
+struct MeshLimits {
+    replicas: usize,
+    links: usize,
+    max_pubs: usize,
+}
+
 /// The mesh settings; `None` without `--join` and `--announce`.
 fn mesh_options(
     join: Vec<String>,
     announce: Option<String>,
-    replicas: usize,
-    links: usize,
+    n: MeshLimits,
 ) -> Result<Option<MeshOptions>, String> {
+    let MeshLimits { replicas, links, max_pubs } = n;
     if join.is_empty() && announce.is_none() {
         return Ok(None);
     }
@@ -366,7 +382,10 @@ fn mesh_options(
     if !(1..=16).contains(&replicas) || !(1..=64).contains(&links) {
         return Err("--replicas must be 1 to 16 and --mesh-links 1 to 64".into());
     }
-    let config = tinyssb::mesh::Config { replicas, links, ..tinyssb::mesh::Config::default() };
+    if max_pubs == 0 {
+        return Err("--mesh-max-pubs must be at least 1".into());
+    }
+    let config = tinyssb::mesh::Config { replicas, links, max_pubs, ..tinyssb::mesh::Config::default() };
     Ok(Some(MeshOptions { join, announce, config }))
 }
 
