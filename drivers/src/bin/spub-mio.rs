@@ -317,12 +317,7 @@ fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args, cl
         goset_cap: c.goset_cap.max(1),
         expire_after: c.expire_after,
         secure: None,
-        mesh: mesh_options(
-            c.join,
-            c.announce,
-            MeshLimits { replicas: c.replicas, links: c.mesh_links, max_pubs: c.mesh_max_pubs },
-        )
-        .map_err(invalid)?,
+        mesh: mesh_options(c.join, c.announce, c.replicas, c.mesh_links, c.mesh_max_pubs).map_err(invalid)?,
     };
     match c.uri_or_port {
         Some(t) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => {
@@ -354,20 +349,14 @@ fn parse(args: impl IntoIterator<Item = impl Into<OsString>>) -> Result<Args, cl
     Ok(Args { cfg, log_filter, log_format: c.log_format })
 }
 
-/// The mesh's numbers from the command line.
-struct MeshLimits {
-    replicas: usize,
-    links: usize,
-    max_pubs: usize,
-}
-
 /// The mesh settings; `None` without `--join` and `--announce`.
 fn mesh_options(
     join: Vec<String>,
     announce: Option<String>,
-    n: MeshLimits,
+    replicas: usize,
+    links: usize,
+    max_pubs: usize,
 ) -> Result<Option<MeshOptions>, String> {
-    let MeshLimits { replicas, links, max_pubs } = n;
     if join.is_empty() && announce.is_none() {
         return Ok(None);
     }
