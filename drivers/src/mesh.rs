@@ -192,7 +192,9 @@ impl MeshGlue {
             Ok(Record::Announce { url }) if author != self.mesh.pub_id() => {
                 log::info!("mesh: pub {author} announces {url} (#{seq})");
             }
-            Ok(Record::Down { pub_id, .. }) => log::info!("mesh: pub {author} reports pub {pub_id} down"),
+            Ok(Record::Down { pub_id, .. }) if author != self.mesh.pub_id() => {
+                log::info!("mesh: pub {author} reports pub {pub_id} down");
+            }
             _ => {}
         }
         self.log_live();
